@@ -51,9 +51,7 @@ def external_services() -> bool:
 def kafka_bootstrap() -> str:
     value = os.environ.get(ENV_BOOTSTRAP) or stack_info().get("kafka", {}).get("bootstrap_servers")
     if not value:
-        raise NotConfigured(
-            f"no Kafka configured: set {ENV_BOOTSTRAP} or run `linkflow dev up`"
-        )
+        raise NotConfigured(f"no Kafka configured: set {ENV_BOOTSTRAP} or run `linkflow dev up`")
     return str(value)
 
 

@@ -16,7 +16,9 @@ _COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="linkflow", description="LinkFlow: durable workflows on Kafka")
+    parser = argparse.ArgumentParser(
+        prog="linkflow", description="LinkFlow: durable workflows on Kafka"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         try:
