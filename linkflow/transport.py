@@ -1,0 +1,47 @@
+"""Topic names and Kafka client settings every LinkFlow process shares.
+
+Co-partitioning only holds if every producer maps a key to the same partition. Faust and
+aiokafka use murmur2 (like the Java client); confluent-kafka defaults to CRC32, so every
+confluent-kafka producer in LinkFlow must be built from `producer_config`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COMMANDS = "linkflow.commands"
+RESULTS = "linkflow.results"
+HISTORY = "linkflow.history"
+DEFINITIONS = "linkflow.definitions"
+DLQ = "linkflow.dlq"
+TASKS_PREFIX = "linkflow.tasks."
+DEFAULT_QUEUE = "default"
+
+
+def task_topic(queue: str) -> str:
+    return f"{TASKS_PREFIX}{queue}"
+
+
+def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "partitioner": "murmur2_random",  # the Java/aiokafka/Faust partitioner
+        "enable.idempotence": True,
+        "linger.ms": 2,
+    }
+    config.update(overrides)
+    return config
+
+
+def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        # Harmless without transactions; keeps aborted data out if a producer uses them.
+        "isolation.level": "read_committed",
+        "partition.assignment.strategy": "cooperative-sticky",
+    }
+    config.update(overrides)
+    return config
