@@ -12,6 +12,7 @@ from collections.abc import Sequence
 _COMMAND_MODULES = (
     "linkflow.cli.dev",
     "linkflow.cli.topics",
+    "linkflow.cli.demo",
 )
 
 

@@ -1,0 +1,244 @@
+"""A synchronous client over confluent-kafka; safe to call from worker threads."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from linkflow import settings, transport
+from linkflow.client.ids import execution_id_for, partition_for
+from linkflow.codec import decode_history, encode_command, encode_definition
+
+TERMINAL_EVENTS = {
+    "WorkflowExecutionCompleted": "completed",
+    "WorkflowExecutionFailed": "failed",
+    "WorkflowExecutionTimedOut": "timed_out",
+    "WorkflowExecutionCanceled": "canceled",
+    "WorkflowExecutionTerminated": "terminated",
+    "WorkflowExecutionContinuedAsNew": "continued_as_new",
+}
+
+
+class WaitTimeout(TimeoutError):
+    """The execution did not reach a terminal event within the deadline."""
+
+
+@dataclass
+class Outcome:
+    execution_id: str
+    status: str
+    output: Any = None
+    error: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Client:
+    def __init__(self, bootstrap_servers: str | None = None, identity: str = "linkflow-client"):
+        self.bootstrap = bootstrap_servers or settings.kafka_bootstrap()
+        self.identity = identity
+        self._producer = Producer(transport.producer_config(self.bootstrap))
+        self._partitions: dict[str, int] = {}
+        self._started_at: dict[str, int] = {}
+
+    # -- definitions -----------------------------------------------------------------
+    def register(self, definition: Mapping[str, Any] | str | Path) -> tuple[str, int]:
+        """Validate and publish a definition; raises linkflow.model.DefinitionError."""
+        from linkflow.model import decode_document, load_definition
+
+        if isinstance(definition, Path):
+            doc = decode_document(definition.read_text())
+        elif isinstance(definition, str):
+            doc = decode_document(definition)
+        else:
+            doc = dict(definition)
+        parsed = load_definition(doc)  # raises with every problem named
+        record = {
+            "definition_type": "WorkflowDefinition",
+            "attributes": {
+                "id": parsed.id,
+                "version": parsed.version,
+                "definition": doc,
+                "registered_at_ms": _now_ms(),
+            },
+        }
+        self._send(
+            transport.DEFINITIONS, f"{parsed.id}:{parsed.version}", encode_definition(record)
+        )
+        self.flush()
+        return parsed.id, parsed.version
+
+    # -- commands --------------------------------------------------------------------
+    def start(
+        self,
+        workflow_id: str,
+        input: Any = None,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+        search_attributes: Mapping[str, str] | None = None,
+        flush: bool = True,
+    ) -> str:
+        execution_id = execution_id or execution_id_for(workflow_id, idempotency_key)
+        self._started_at.setdefault(execution_id, _now_ms())
+        self._command(
+            execution_id,
+            "StartWorkflow",
+            {
+                "request_id": str(uuid.uuid4())
+                if idempotency_key is None
+                else f"start:{idempotency_key}",
+                "workflow_id": workflow_id,
+                "workflow_version": version,
+                "input": input,
+                "idempotency_key": idempotency_key,
+                "parent_execution_id": None,
+                "parent_node_id": None,
+                "parent_scope": None,
+                "search_attributes": dict(search_attributes or {}),
+            },
+            flush,
+        )
+        return execution_id
+
+    def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
+        self._command(
+            execution_id,
+            "SignalWorkflow",
+            {"request_id": str(uuid.uuid4()), "signal_name": name, "payload": payload},
+            True,
+        )
+
+    def cancel(self, execution_id: str, reason: str = "") -> None:
+        self._command(
+            execution_id,
+            "CancelWorkflow",
+            {"request_id": str(uuid.uuid4()), "reason": reason, "identity": self.identity},
+            True,
+        )
+
+    def terminate(self, execution_id: str, reason: str = "") -> None:
+        self._command(
+            execution_id,
+            "TerminateWorkflow",
+            {"request_id": str(uuid.uuid4()), "reason": reason, "identity": self.identity},
+            True,
+        )
+
+    def _command(
+        self, execution_id: str, kind: str, attributes: dict[str, Any], flush: bool
+    ) -> None:
+        message = {
+            "execution_id": execution_id,
+            "sent_at_ms": _now_ms(),
+            "input_type": kind,
+            "attributes": attributes,
+        }
+        self._send(transport.COMMANDS, execution_id, encode_command(message))
+        if flush:
+            self.flush()
+
+    def _send(self, topic: str, key: str, value: bytes) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, key=key.encode(), value=value)
+                return
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: let deliveries drain
+
+    def flush(self, timeout: float = 30.0) -> None:
+        if self._producer.flush(timeout):
+            raise KafkaException(f"{len(self._producer)} message(s) not delivered in {timeout} s")
+
+    # -- reading history -------------------------------------------------------------
+    def _history_partition(self, execution_id: str) -> int:
+        if transport.HISTORY not in self._partitions:
+            meta = self._producer.list_topics(transport.HISTORY, timeout=10)
+            self._partitions[transport.HISTORY] = len(meta.topics[transport.HISTORY].partitions)
+        return partition_for(execution_id, self._partitions[transport.HISTORY])
+
+    def history(
+        self, execution_id: str, timeout: float = 30.0, until_terminal: bool = False
+    ) -> list[dict[str, Any]]:
+        """The execution's events in order, read from its history partition.
+
+        Duplicates of an event (a processor may re-send one after a crash) are identical by
+        construction and collapse to one; a differing duplicate is a bug and raises.
+        """
+        partition = self._history_partition(execution_id)
+        consumer = Consumer(
+            transport.consumer_config(
+                self.bootstrap,
+                f"linkflow-client-{uuid.uuid4().hex}",
+                **{"enable.partition.eof": True},
+            )
+        )
+        start_ms = self._started_at.get(execution_id)
+        tp = TopicPartition(transport.HISTORY, partition, 0)
+        if start_ms is not None:
+            found = consumer.offsets_for_times(
+                [TopicPartition(transport.HISTORY, partition, start_ms - 60_000)], timeout=10
+            )
+            if found and found[0].offset >= 0:
+                tp = found[0]
+        consumer.assign([tp])
+        events: dict[int, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() == -191 and not until_terminal:  # partition EOF
+                        break
+                    continue
+                if msg.key() != execution_id.encode():
+                    continue
+                event = decode_history(msg.value())
+                seen = events.get(event["event_id"])
+                if seen is not None and seen != event:
+                    raise AssertionError(
+                        f"two different events with id {event['event_id']} "
+                        f"in {execution_id}:\n{seen}\n{event}"
+                    )
+                events[event["event_id"]] = event
+                if until_terminal and event["event_type"] in TERMINAL_EVENTS:
+                    break
+            else:
+                if until_terminal:
+                    raise WaitTimeout(f"execution {execution_id} did not finish within {timeout} s")
+        finally:
+            consumer.close()
+        return [events[k] for k in sorted(events)]
+
+    def wait(self, execution_id: str, timeout: float = 60.0) -> Outcome:
+        events = self.history(execution_id, timeout=timeout, until_terminal=True)
+        last = events[-1]
+        attrs = last["attributes"]
+        return Outcome(
+            execution_id,
+            TERMINAL_EVENTS[last["event_type"]],
+            output=attrs.get("output"),
+            error=attrs.get("error"),
+            events=events,
+        )
+
+    def close(self) -> None:
+        self._producer.flush(10)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
