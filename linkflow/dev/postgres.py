@@ -6,12 +6,15 @@ to run as root, so as root every server command runs as an unprivileged system u
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from linkflow.dev.procs import StackError, port_free, tail, wait_until
@@ -81,11 +84,49 @@ def _service_user() -> str | None:
 
 class PostgresServer:
     def __init__(self, state: Path, port: int) -> None:
-        self.root = state / "postgres"
-        self.data = self.root / "data"
-        self.run_dir = self.root / "run"
-        self.log = self.root / "server.log"
+        self.state = state
         self.port = port
+
+    @functools.cached_property
+    def root(self) -> Path:
+        """Where the cluster lives: `<state>/postgres`, or a link to a reachable place.
+
+        As root the server runs as an unprivileged user, who cannot enter a state directory
+        below a private folder (a clone under a mode-700 temp dir, say). Then the cluster
+        goes to a per-project folder under the system temp dir, linked from the state dir.
+        """
+        link = self.state / "postgres"
+        if link.is_symlink() or link.exists():
+            return link.resolve()
+        user = _service_user() if os.geteuid() == 0 else None
+        if user is None or self._reachable(user, self.state):
+            return link
+        digest = hashlib.sha1(str(self.state.resolve()).encode()).hexdigest()[:12]
+        home = Path(tempfile.gettempdir()) / f"linkflow-{digest}"
+        home.mkdir(mode=0o755, exist_ok=True)
+        home.chmod(0o755)
+        (home / "postgres").mkdir(exist_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(home / "postgres")
+        return home / "postgres"
+
+    def _reachable(self, user: str, path: Path) -> bool:
+        probe = path
+        while not probe.exists():  # not created yet: its nearest existing ancestor decides
+            probe = probe.parent
+        return self._run(user, "test", "-x", str(probe)).returncode == 0
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
 
     @property
     def url(self) -> str:

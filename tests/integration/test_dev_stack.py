@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,17 +23,13 @@ POSTGRES_PORT = 25432
 
 
 @pytest.fixture(scope="module")
-def own_stack() -> Iterator[Path]:
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A second stack under a fresh state directory, sharing only the jar cache.
 
-    It lives under the project's state directory, not pytest's tmp (mode 700 for root),
-    because the database runs as an unprivileged user who must reach it.
+    pytest's temp dir is private (mode 700), which the unprivileged database user cannot
+    enter: this also covers the cluster being placed elsewhere and linked.
     """
-    scratch = settings.state_dir() / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="stack-", dir=scratch))
-    root.chmod(0o755)
-    state = root / ".linkflow"
+    state = tmp_path_factory.mktemp("stack") / ".linkflow"
     saved = {k: os.environ.get(k) for k in ("LINKFLOW_CACHE", settings.ENV_HOME)}
     os.environ["LINKFLOW_CACHE"] = str(settings.state_dir() / "cache")
     os.environ[settings.ENV_HOME] = str(state)
@@ -42,7 +37,9 @@ def own_stack() -> Iterator[Path]:
         yield state
     finally:
         dev.down(state)
-        shutil.rmtree(state.parent, ignore_errors=True)
+        pg_home = state / "postgres"
+        if pg_home.is_symlink():
+            shutil.rmtree(pg_home.resolve().parent, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
