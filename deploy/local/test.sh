@@ -7,5 +7,6 @@ deploy/local/bootstrap.sh
 
 echo "==> ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "==> mypy --strict (engine, model, expr)"; .venv/bin/mypy
-echo "==> import-linter"; .venv/bin/lint-imports
+# The layering contract names the engine packages; it applies once they exist.
+if [ -d linkflow/engine ]; then echo "==> import-linter"; .venv/bin/lint-imports; fi
 echo "==> pytest"; .venv/bin/pytest "$@"
