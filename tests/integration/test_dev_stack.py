@@ -30,9 +30,18 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     enter: this also covers the cluster being placed elsewhere and linked.
     """
     state = tmp_path_factory.mktemp("stack") / ".linkflow"
-    saved = {k: os.environ.get(k) for k in ("LINKFLOW_CACHE", settings.ENV_HOME)}
+    names = (
+        "LINKFLOW_CACHE",
+        settings.ENV_HOME,
+        "LINKFLOW_KAFKA_PORT",
+        "LINKFLOW_KAFKA_CONTROLLER_PORT",
+        "LINKFLOW_POSTGRES_PORT",
+    )
+    saved = {k: os.environ.get(k) for k in names}
     os.environ["LINKFLOW_CACHE"] = str(settings.state_dir() / "cache")
     os.environ[settings.ENV_HOME] = str(state)
+    for name in names[2:]:  # the ports come from the command line or the recorded stack
+        os.environ.pop(name, None)
     try:
         yield state
     finally:
