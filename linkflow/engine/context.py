@@ -1,0 +1,39 @@
+"""The decision context: one input being decided. `emit` applies each new event before the
+next decision step runs, so deciders always read the state their events produced."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from linkflow.engine.appliers import apply_event
+from linkflow.engine.events import EventAttributes, HistoryEvent
+from linkflow.engine.state import ExecutionState
+from linkflow.model.catalog import PlanSource
+
+
+class DecisionContext:
+    __slots__ = ("env", "events", "now_ms", "plans", "state")
+
+    def __init__(
+        self,
+        state: ExecutionState,
+        now_ms: int,
+        env: Mapping[str, str],
+        plans: PlanSource,
+    ) -> None:
+        self.state = state
+        self.now_ms = now_ms
+        self.env = env
+        self.plans = plans
+        self.events: list[HistoryEvent] = []
+
+    @property
+    def next_event_id(self) -> int:
+        return self.state.last_event_id + 1
+
+    def emit(self, attributes: EventAttributes) -> HistoryEvent:
+        state = self.state
+        event = HistoryEvent(state.execution_id, state.last_event_id + 1, self.now_ms, attributes)
+        apply_event(state, event)
+        self.events.append(event)
+        return event

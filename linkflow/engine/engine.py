@@ -1,0 +1,70 @@
+"""The engine: decide an input against a state, giving events (already applied to the state)
+and the effects they imply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from linkflow.engine.appliers import fold
+from linkflow.engine.context import DecisionContext
+from linkflow.engine.deciders import DECIDERS
+from linkflow.engine.effects import Effect, effects_of
+from linkflow.engine.events import HistoryEvent
+from linkflow.engine.inputs import EngineInput, StartWorkflow
+from linkflow.engine.state import ExecutionState
+from linkflow.model.catalog import PlanSource
+
+_NO_ENV: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(slots=True)
+class Decision:
+    state: ExecutionState | None
+    events: list[HistoryEvent] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    ignored: str | None = None  # why an input produced no events (duplicate, late, ...)
+
+
+class Engine:
+    """Pure: no clock, no randomness, no I/O. `plans` resolves workflow definitions (a
+    `linkflow.model.Catalog`); `env` is the allow-listed environment expressions may read.
+
+    `decide` updates the given state in place and returns it (or a new one for a start).
+    """
+
+    def __init__(self, plans: PlanSource, *, env: Mapping[str, str] | None = None) -> None:
+        self.plans = plans
+        self.env: Mapping[str, str] = MappingProxyType(dict(env)) if env else _NO_ENV
+
+    def decide(self, state: ExecutionState | None, inp: EngineInput, now_ms: int) -> Decision:
+        if state is None:
+            if not isinstance(inp, StartWorkflow):
+                return Decision(None, ignored="unknown execution")
+            state = ExecutionState(execution_id=inp.execution_id, plans=self.plans)
+        elif state.is_closed and not isinstance(inp, StartWorkflow):
+            return Decision(state, ignored="execution closed")
+        ctx = DecisionContext(state, now_ms, self.env, self.plans)
+        ignored = DECIDERS[type(inp)](ctx, inp)
+        if not ctx.events:
+            return Decision(state, ignored=ignored or "no change")
+        return Decision(state, ctx.events, effects_of(state, ctx.events))
+
+    def decide_batch(
+        self, state: ExecutionState | None, inputs: Iterable[tuple[EngineInput, int]]
+    ) -> Decision:
+        """Decide several inputs of one execution in order (input, now_ms); the events and
+        effects of all of them, for a processor that writes a batch at once."""
+        events: list[HistoryEvent] = []
+        effects: list[Effect] = []
+        for inp, now_ms in inputs:
+            decision = self.decide(state, inp, now_ms)
+            state = decision.state
+            events.extend(decision.events)
+            effects.extend(decision.effects)
+        return Decision(state, events, effects)
+
+    def replay(self, events: Iterable[HistoryEvent]) -> ExecutionState | None:
+        """The state an execution's history rebuilds."""
+        return fold(events, self.plans)
