@@ -12,7 +12,13 @@ from collections.abc import Sequence
 _COMMAND_MODULES = (
     "linkflow.cli.dev",
     "linkflow.cli.topics",
+    "linkflow.cli.worker",
+    "linkflow.cli.processors",
     "linkflow.cli.demo",
+    "linkflow.cli.sink",
+    "linkflow.cli.api",
+    "linkflow.cli.workflows",
+    "linkflow.cli.executions",
 )
 
 

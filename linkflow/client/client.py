@@ -43,9 +43,18 @@ def _now_ms() -> int:
 
 
 class Client:
-    def __init__(self, bootstrap_servers: str | None = None, identity: str = "linkflow-client"):
+    def __init__(
+        self,
+        bootstrap_servers: str | None = None,
+        identity: str = "linkflow-client",
+        *,
+        topic_prefix: str = "",
+    ):
         self.bootstrap = bootstrap_servers or settings.kafka_bootstrap()
         self.identity = identity
+        # Prepended to every linkflow.* topic, as `linkflow topics apply --prefix` does.
+        self.topic_prefix = topic_prefix
+        self._history_topic = topic_prefix + transport.HISTORY
         self._producer = Producer(transport.producer_config(self.bootstrap))
         self._partitions: dict[str, int] = {}
         self._started_at: dict[str, int] = {}
@@ -64,15 +73,15 @@ class Client:
         parsed = load_definition(doc)  # raises with every problem named
         record = {
             "definition_type": "WorkflowDefinition",
-            "attributes": {
-                "id": parsed.id,
-                "version": parsed.version,
-                "definition": doc,
-                "registered_at_ms": _now_ms(),
-            },
+            "id": parsed.id,
+            "version": parsed.version,
+            "definition": doc,
+            "registered_at_ms": _now_ms(),
         }
         self._send(
-            transport.DEFINITIONS, f"{parsed.id}:{parsed.version}", encode_definition(record)
+            self.topic_prefix + transport.DEFINITIONS,
+            f"{parsed.id}:{parsed.version}",
+            encode_definition(record),
         )
         self.flush()
         return parsed.id, parsed.version
@@ -142,9 +151,9 @@ class Client:
             "execution_id": execution_id,
             "sent_at_ms": _now_ms(),
             "input_type": kind,
-            "attributes": attributes,
+            **attributes,
         }
-        self._send(transport.COMMANDS, execution_id, encode_command(message))
+        self._send(self.topic_prefix + transport.COMMANDS, execution_id, encode_command(message))
         if flush:
             self.flush()
 
@@ -162,10 +171,10 @@ class Client:
 
     # -- reading history -------------------------------------------------------------
     def _history_partition(self, execution_id: str) -> int:
-        if transport.HISTORY not in self._partitions:
-            meta = self._producer.list_topics(transport.HISTORY, timeout=10)
-            self._partitions[transport.HISTORY] = len(meta.topics[transport.HISTORY].partitions)
-        return partition_for(execution_id, self._partitions[transport.HISTORY])
+        if self._history_topic not in self._partitions:
+            meta = self._producer.list_topics(self._history_topic, timeout=10)
+            self._partitions[self._history_topic] = len(meta.topics[self._history_topic].partitions)
+        return partition_for(execution_id, self._partitions[self._history_topic])
 
     def history(
         self, execution_id: str, timeout: float = 30.0, until_terminal: bool = False
@@ -184,10 +193,10 @@ class Client:
             )
         )
         start_ms = self._started_at.get(execution_id)
-        tp = TopicPartition(transport.HISTORY, partition, 0)
+        tp = TopicPartition(self._history_topic, partition, 0)
         if start_ms is not None:
             found = consumer.offsets_for_times(
-                [TopicPartition(transport.HISTORY, partition, start_ms - 60_000)], timeout=10
+                [TopicPartition(self._history_topic, partition, start_ms - 60_000)], timeout=10
             )
             if found and found[0].offset >= 0:
                 tp = found[0]

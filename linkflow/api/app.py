@@ -1,0 +1,96 @@
+"""The aiohttp application of the query service: routes, middlewares and the lifecycle of
+its Postgres pool, Kafka producer and definitions follower."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from linkflow.api import control, executions, health, openapi, sse, workflows
+from linkflow.api.catalog import DefinitionFollower
+from linkflow.api.context import CONTEXT, ApiConfig, ApiContext
+from linkflow.api.errors import error_middleware, json_response
+from linkflow.api.metrics import metrics_handler, metrics_middleware
+from linkflow.api.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+# Definitions are capped at 1 MiB on Kafka (topics/definitions.yaml); a body larger than
+# that could never be registered, so refuse it before reading it all.
+MAX_BODY_BYTES = 1024 * 1024
+
+Handler = Callable[[web.Request], Any]
+ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/healthz", health.healthz),
+    ("GET", "/readyz", health.readyz),
+    ("GET", "/metrics", metrics_handler),
+    ("POST", "/v1/workflows", workflows.register_workflow),
+    ("GET", "/v1/workflows", workflows.list_workflows),
+    ("GET", "/v1/workflows/{workflow_id}", workflows.get_workflow),
+    ("POST", "/v1/executions", control.start_execution),
+    ("GET", "/v1/executions", executions.list_executions),
+    ("GET", "/v1/executions/{execution_id}", executions.get_execution),
+    ("GET", "/v1/executions/{execution_id}/history", executions.get_history),
+    ("GET", "/v1/executions/{execution_id}/events", sse.stream_events),
+    ("POST", "/v1/executions/{execution_id}/signal", control.signal_execution),
+    ("POST", "/v1/executions/{execution_id}/cancel", control.cancel_execution),
+    ("POST", "/v1/executions/{execution_id}/terminate", control.terminate_execution),
+)
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return json_response(openapi.document())
+
+
+def create_app(config: ApiConfig) -> web.Application:
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    for method, path, handler in ROUTES:
+        # No implicit HEAD routes: the router must list exactly what the document does.
+        app.router.add_route(method, path, handler)
+    app.router.add_route("GET", "/openapi.json", _openapi)
+    app.cleanup_ctx.append(_resources(config))
+    app.on_shutdown.append(_stop_streams)
+    return app
+
+
+def _resources(config: ApiConfig) -> Callable[[web.Application], Any]:
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            config.database_url,
+            min_size=config.pool_min_size,
+            max_size=config.pool_max_size,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            timeout=config.pool_timeout_seconds,
+            open=False,
+            name="linkflow-api",
+        )
+        # Not waiting for connections: the service starts (and /readyz says why it is not
+        # ready) while Postgres is still coming up.
+        await pool.open(wait=False)
+        publisher = Publisher(config.kafka_bootstrap, config.publish_timeout_seconds)
+        follower = None
+        if config.follow_definitions:
+            follower = DefinitionFollower(config.kafka_bootstrap, pool)
+            follower.start()
+        app[CONTEXT] = ApiContext(config, pool, publisher, follower)
+        try:
+            yield
+        finally:
+            if follower is not None:
+                await follower.close()
+            await publisher.close()
+            await pool.close()
+
+    return resources
+
+
+async def _stop_streams(app: web.Application) -> None:
+    if CONTEXT in app:
+        app[CONTEXT].stopping.set()

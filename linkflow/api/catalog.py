@@ -1,0 +1,165 @@
+"""Keeps the `workflow_definitions` table equal to the compacted `linkflow.definitions` topic.
+
+The API writes a row itself when it registers a definition, but other producers (the
+client SDK) publish straight to the topic. So each API instance reads the topic from the
+beginning (one small partition, no consumer group offsets: re-reading is cheaper than
+tracking) and upserts what it finds. `caught_up()` lets a request that finds no definition
+make sure the table is not merely behind the topic before answering 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from linkflow import transport
+from linkflow.codec import DecodeError, decode_definition
+
+log = logging.getLogger(__name__)
+
+_UPSERT = """
+INSERT INTO workflow_definitions (workflow_id, version, definition, registered_at)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (workflow_id, version) DO UPDATE
+   SET definition = EXCLUDED.definition, registered_at = EXCLUDED.registered_at
+ WHERE workflow_definitions.definition IS DISTINCT FROM EXCLUDED.definition
+"""
+_DELETE = "DELETE FROM workflow_definitions WHERE workflow_id = %s AND version = %s"
+_BATCH = 500
+_POLL_SECONDS = 0.5
+_RETRY_SECONDS = 0.2
+
+
+class DefinitionFollower:
+    def __init__(self, bootstrap_servers: str, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+        # Never commits: the group id only satisfies librdkafka.
+        config = transport.consumer_config(
+            bootstrap_servers, f"linkflow-api-catalog-{uuid.uuid4().hex}"
+        )
+        self._consumer = Consumer(config)
+        # End offsets come from a second handle: a query on the consuming one queues behind
+        # the consume() call in flight and would cost up to a poll interval every time.
+        self._offsets = Consumer(config)
+        self._partition = TopicPartition(transport.DEFINITIONS, 0)
+        self._consume_thread = ThreadPoolExecutor(1, thread_name_prefix="linkflow-api-catalog")
+        self._query_thread = ThreadPoolExecutor(1, thread_name_prefix="linkflow-api-watermark")
+        self._next_offset = 0  # everything before it is in the table
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._consumer.assign([TopicPartition(transport.DEFINITIONS, 0, OFFSET_BEGINNING)])
+        self._task = asyncio.create_task(self._run(), name="linkflow-api-catalog")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        loop = asyncio.get_running_loop()
+        # Queued behind a consume() still in flight on the same thread, never beside it.
+        await loop.run_in_executor(self._consume_thread, self._consumer.close)
+        await loop.run_in_executor(self._query_thread, self._offsets.close)
+        self._consume_thread.shutdown(wait=False)
+        self._query_thread.shutdown(wait=False)
+
+    async def caught_up(self, timeout: float) -> bool:
+        """True once every record on the topic when called is in the table."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = max(0.1, deadline - loop.time())
+            try:
+                low, high = await loop.run_in_executor(
+                    self._query_thread,
+                    lambda r=remaining: self._offsets.get_watermark_offsets(
+                        self._partition, r, False
+                    ),
+                )
+                break
+            except KafkaException as exc:
+                # A just-created topic answers NOT_LEADER until its leader is elected.
+                if not exc.args[0].retriable() or loop.time() + _RETRY_SECONDS >= deadline:
+                    log.warning("cannot read the definitions topic's end offset: %s", exc)
+                    return False
+                await asyncio.sleep(_RETRY_SECONDS)
+        while max(self._next_offset, low) < high:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        return True
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            messages = await loop.run_in_executor(self._consume_thread, self._next_batch)
+            records = []
+            for message in messages:
+                if message.error() is not None:
+                    # Broker away or topic not created yet: librdkafka keeps retrying.
+                    log.debug("definitions topic: %s", message.error())
+                    continue
+                records.append(message)
+            if records:
+                await self._store(records)
+                last = records[-1].offset()
+                assert last is not None  # only error events lack an offset
+                self._next_offset = last + 1
+                self._progress.set()
+
+    def _next_batch(self) -> list[Message]:
+        # consume(n, timeout) waits for n messages or the whole timeout; poll returns on the
+        # first one, and consume(n, 0) then takes what is already buffered.
+        first = self._consumer.poll(_POLL_SECONDS)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(_BATCH - 1, 0)]
+
+    async def _store(self, messages: Sequence[Message]) -> None:
+        upserts: list[tuple[Any, ...]] = []
+        deletes: list[tuple[str, int]] = []
+        for message in messages:
+            key = (message.key() or b"").decode(errors="replace")
+            value = message.value()
+            if value is None:  # a tombstone: the definition was deleted from the topic
+                workflow_id, _, version = key.rpartition(":")
+                if workflow_id and version.isdigit():
+                    deletes.append((workflow_id, int(version)))
+                continue
+            try:
+                attrs = decode_definition(value)
+            except DecodeError as exc:
+                log.warning("skipping undecodable definition record %r: %s", key, exc)
+                continue
+            registered_at = datetime.fromtimestamp(attrs["registered_at_ms"] / 1000, tz=UTC)
+            upserts.append(
+                (attrs["id"], attrs["version"], Jsonb(attrs["definition"]), registered_at)
+            )
+        delay = 0.5
+        while True:
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    cur = conn.cursor()
+                    if upserts:
+                        await cur.executemany(_UPSERT, upserts)
+                    if deletes:
+                        await cur.executemany(_DELETE, deletes)
+                return
+            except Exception as exc:  # Postgres away: wait it out, the records stay unread
+                log.warning("cannot store definitions (retrying in %.1f s): %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,103 @@
+"""The commands the query service sends to executions, as encoded `linkflow.commands`
+messages (schemas/commands.avsc). Pure builders: the caller passes the clock, and the
+publisher puts the bytes on Kafka keyed by the execution id.
+
+Ids follow the client SDK (`linkflow.client.ids`), so a start through the API and a start
+through the SDK with the same idempotency key target the same execution.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from linkflow.client.ids import execution_id_for
+from linkflow.codec import encode_command
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    execution_id: str
+    request_id: str
+    input_type: str
+    message: dict[str, Any]
+
+    @property
+    def key(self) -> bytes:
+        return self.execution_id.encode()
+
+    def encode(self) -> bytes:
+        return encode_command(self.message)
+
+
+def _command(
+    execution_id: str, input_type: str, attributes: dict[str, Any], now_ms: int
+) -> Command:
+    # The commands codec is flat: envelope and typed fields in one dict (docs/events.md).
+    message = {
+        "execution_id": execution_id,
+        "sent_at_ms": now_ms,
+        "input_type": input_type,
+        **attributes,
+    }
+    return Command(execution_id, attributes["request_id"], input_type, message)
+
+
+def start_command(
+    workflow_id: str,
+    *,
+    now_ms: int,
+    input: Any = None,
+    version: int | None = None,
+    idempotency_key: str | None = None,
+    search_attributes: Mapping[str, str] | None = None,
+) -> Command:
+    execution_id = execution_id_for(workflow_id, idempotency_key)
+    # A repeated keyed start is the same request: the engine drops it as a duplicate even if
+    # the first one is still in flight and no execution exists yet.
+    request_id = str(uuid.uuid4()) if idempotency_key is None else f"start:{idempotency_key}"
+    return _command(
+        execution_id,
+        "StartWorkflow",
+        {
+            "request_id": request_id,
+            "workflow_id": workflow_id,
+            "workflow_version": version,
+            "input": input,
+            "idempotency_key": idempotency_key,
+            "parent_execution_id": None,
+            "parent_node_id": None,
+            "parent_scope": None,
+            "search_attributes": dict(search_attributes or {}),
+        },
+        now_ms,
+    )
+
+
+def signal_command(execution_id: str, name: str, payload: Any, *, now_ms: int) -> Command:
+    return _command(
+        execution_id,
+        "SignalWorkflow",
+        {"request_id": str(uuid.uuid4()), "signal_name": name, "payload": payload},
+        now_ms,
+    )
+
+
+def cancel_command(execution_id: str, reason: str, identity: str, *, now_ms: int) -> Command:
+    return _command(
+        execution_id,
+        "CancelWorkflow",
+        {"request_id": str(uuid.uuid4()), "reason": reason, "identity": identity},
+        now_ms,
+    )
+
+
+def terminate_command(execution_id: str, reason: str, identity: str, *, now_ms: int) -> Command:
+    return _command(
+        execution_id,
+        "TerminateWorkflow",
+        {"request_id": str(uuid.uuid4()), "reason": reason, "identity": identity},
+        now_ms,
+    )

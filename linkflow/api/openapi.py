@@ -1,0 +1,567 @@
+"""The OpenAPI 3.1 document of the query service, served at `GET /openapi.json`.
+
+Written by hand next to the handlers; tests/integration/test_api_openapi.py fails when a
+route or method is in the router but not here or the other way round, and checks the
+answers of the running service against the response schemas below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
+from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _obj(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    schema["required"] = list(properties) if required is None else required
+    schema.update(extra)
+    return schema
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_TIME = {"type": "string", "format": "date-time"}
+_ANY: Schema = {}
+_STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_TIME_PARAM = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "pattern": "^[0-9]{1,13}$", "description": "epoch milliseconds"},
+    ]
+}
+_EVENT_ID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "code": {**_STR, "description": "machine-readable reason, e.g. not_found"},
+                    "message": {**_STR, "description": "for people"},
+                    "parameter": {**_STR, "description": "the bad query parameter or header"},
+                    "field": {**_STR, "description": "the bad request body field"},
+                    "problems": {"type": "array", "items": _ref("Problem")},
+                    "status": {**_STR, "description": "the status of a closed execution"},
+                    "failed": {"type": "array", "items": _STR},
+                },
+                required=["code", "message"],
+            )
+        }
+    ),
+    "Problem": _obj(
+        {
+            "message": _STR,
+            "node_id": _nullable(_STR),
+            "edge": _nullable({**_STR, "description": 'e.g. "edges[2] (a -> b)"'}),
+            "field": _nullable({**_STR, "description": 'dotted path, e.g. "config.url"'}),
+        }
+    ),
+    "WorkflowDefinition": {
+        "type": "object",
+        "description": "A workflow definition document (see docs and linkflow.model).",
+        "required": ["id", "version", "nodes"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1},
+            "version": {"type": "integer", "minimum": 1},
+            "name": _STR,
+            "description": _STR,
+            "nodes": {"type": "array", "minItems": 1, "items": {"type": "object"}},
+            "edges": {"type": "array", "items": {"type": "object"}},
+            "settings": {"type": "object"},
+            "metadata": _ANY,
+        },
+    },
+    "WorkflowRegistered": _obj(
+        {
+            "workflow_id": _STR,
+            "version": _INT,
+            "registered_at": _TIME,
+            "created": {**_BOOL, "description": "false when this exact version already existed"},
+        }
+    ),
+    "WorkflowSummary": _obj(
+        {
+            "workflow_id": _STR,
+            "latest_version": _INT,
+            "version_count": _INT,
+            "name": _nullable(_STR),
+            "description": _nullable(_STR),
+            "first_registered_at": _TIME,
+            "last_registered_at": _TIME,
+        }
+    ),
+    "WorkflowList": _obj(
+        {
+            "workflows": {"type": "array", "items": _ref("WorkflowSummary")},
+            "next_cursor": _nullable(_STR),
+        }
+    ),
+    "WorkflowVersion": _obj(
+        {"version": _INT, "registered_at": _TIME, "definition": _ref("WorkflowDefinition")}
+    ),
+    "Workflow": _obj(
+        {
+            "workflow_id": _STR,
+            "latest_version": _INT,
+            "versions": {"type": "array", "items": _ref("WorkflowVersion")},
+        }
+    ),
+    "StartExecution": _obj(
+        {
+            "workflow_id": {"type": "string", "minLength": 1},
+            "workflow_version": {
+                "anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}],
+                "description": "null or absent: the latest registered version",
+            },
+            "input": {**_ANY, "description": "any JSON value: the execution input"},
+            "idempotency_key": {
+                "anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+                "description": "starts with the same workflow and key create one execution",
+            },
+            "search_attributes": _STR_MAP,
+        },
+        required=["workflow_id"],
+        additionalProperties=False,
+    ),
+    "StartAccepted": _obj(
+        {
+            "execution_id": _STR,
+            "request_id": _STR,
+            "workflow_id": _STR,
+            "workflow_version": _nullable(_INT),
+            "idempotency_key": _nullable(_STR),
+            "execution": {
+                **_nullable(_ref("Execution")),
+                "description": "with ?wait: the execution when closed or at the deadline",
+            },
+        }
+    ),
+    "ExecutionStatus": {"type": "string", "enum": list(STATUSES)},
+    "ExecutionSummary": _obj(
+        {
+            "execution_id": _STR,
+            "workflow_id": _STR,
+            "workflow_version": _INT,
+            "status": _ref("ExecutionStatus"),
+            "cancel_requested": _BOOL,
+            "started_at": _TIME,
+            "closed_at": _nullable(_TIME),
+            "updated_at": _TIME,
+            "last_event_id": _INT,
+            "parent_execution_id": _nullable(_STR),
+            "search_attributes": _STR_MAP,
+        }
+    ),
+    "ExecutionList": _obj(
+        {
+            "executions": {"type": "array", "items": _ref("ExecutionSummary")},
+            "next_cursor": _nullable(_STR),
+        }
+    ),
+    "Execution": {
+        "allOf": [
+            _ref("ExecutionSummary"),
+            _obj(
+                {
+                    "input": _ANY,
+                    "output": _ANY,
+                    "error": _nullable(_ref("ExecutionError")),
+                    "request_id": _nullable(_STR),
+                    "parent_node_id": _nullable(_STR),
+                    "parent_scope": _nullable(_STR),
+                    "idempotency_key": _nullable(_STR),
+                    "execution_timeout_ms": _nullable(_INT),
+                    "close_reason": _nullable(_STR),
+                    "new_execution_id": _nullable(_STR),
+                    "nodes": {"type": "array", "items": _ref("NodeExecution")},
+                }
+            ),
+        ]
+    },
+    "ExecutionError": {
+        "type": "object",
+        "properties": {
+            "type": _STR,
+            "message": _STR,
+            "retryable": _BOOL,
+            "node_id": _nullable(_STR),
+            "details": _ANY,
+        },
+    },
+    "NodeExecution": _obj(
+        {
+            "node_id": _STR,
+            "scope": {**_STR, "description": '"" at top level, e.g. "loop[3]" in loops'},
+            "status": {
+                "type": "string",
+                "enum": [
+                    "scheduled",
+                    "running",
+                    "completed",
+                    "failed",
+                    "skipped",
+                    "canceled",
+                    "timed_out",
+                ],
+            },
+            "attempt": _INT,
+            "activity_id": _nullable(_STR),
+            "node_type": _nullable(_STR),
+            "task_queue": _nullable(_STR),
+            "child_execution_id": _nullable(_STR),
+            "handle": _nullable(_STR),
+            "routed": _BOOL,
+            "input": _ANY,
+            "output": _ANY,
+            "error": _nullable(_ref("ExecutionError")),
+            "scheduled_at": _nullable(_TIME),
+            "started_at": _nullable(_TIME),
+            "finished_at": _nullable(_TIME),
+            "updated_at": _TIME,
+            "last_event_id": _INT,
+        }
+    ),
+    "HistoryEvent": _obj(
+        {
+            "event_id": _INT,
+            "event_type": _STR,
+            "event_time": _TIME,
+            "attributes": {"type": "object", "description": "see docs/events.md"},
+        }
+    ),
+    "HistoryPage": _obj(
+        {
+            "execution_id": _STR,
+            "events": {"type": "array", "items": _ref("HistoryEvent")},
+            "next_after": {
+                **_nullable(_INT),
+                "description": "pass as ?after= for the next page; null on the last page",
+            },
+        }
+    ),
+    "Signal": _obj(
+        {"name": {"type": "string", "minLength": 1}, "payload": _ANY},
+        required=["name"],
+        additionalProperties=False,
+    ),
+    "Stop": _obj({"reason": _STR, "identity": _STR}, required=[], additionalProperties=False),
+    "CommandAccepted": _obj({"execution_id": _STR, "request_id": _STR}),
+    "Health": _obj({"status": {"type": "string", "enum": ["ok"]}}),
+    "Check": _obj({"ok": _BOOL, "error": _STR}, required=["ok"]),
+    "Ready": _obj(
+        {
+            "status": {"type": "string", "enum": ["ready"]},
+            "checks": _obj({"kafka": _ref("Check"), "postgres": _ref("Check")}),
+        }
+    ),
+    "NotReady": {
+        "allOf": [
+            _ref("Error"),
+            _obj({"checks": _obj({"kafka": _ref("Check"), "postgres": _ref("Check")})}),
+        ]
+    },
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> Schema:
+    return _json(_ref("Error"), description)
+
+
+def _query(name: str, schema: Schema, description: str, **extra: Any) -> Schema:
+    return {"name": name, "in": "query", "schema": schema, "description": description, **extra}
+
+
+def _path(name: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": _STR}
+
+
+def _limit(default: int, maximum: int) -> Schema:
+    return _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": maximum, "default": default},
+        "page size",
+    )
+
+
+_BAD = _error("bad JSON, body field or query parameter")
+_UNAVAILABLE = _error("Kafka or Postgres unavailable")
+_EXECUTION_ID = _path("execution_id")
+_CLOSED = _error("the execution is already closed")
+
+
+def _command(operation_id: str, summary: str, body: Schema, required: bool) -> Schema:
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["executions"],
+            "parameters": [_EXECUTION_ID],
+            "requestBody": {"required": required, "content": {JSON: {"schema": body}}},
+            "responses": {
+                "202": _json(_ref("CommandAccepted"), "the command is on linkflow.commands"),
+                "400": _BAD,
+                "404": _error("unknown execution"),
+                "409": _CLOSED,
+                "503": _UNAVAILABLE,
+            },
+        }
+    }
+
+
+PATHS: dict[str, Schema] = {
+    "/healthz": {
+        "get": {
+            "operationId": "healthz",
+            "summary": "Liveness: the process serves HTTP",
+            "tags": ["operations"],
+            "responses": {"200": _json(_ref("Health"), "alive")},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "readyz",
+            "summary": "Readiness: Kafka metadata and a Postgres query both answer",
+            "tags": ["operations"],
+            "responses": {
+                "200": _json(_ref("Ready"), "ready"),
+                "503": _json(_ref("NotReady"), "not ready; `failed` names the services"),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics of this process",
+            "tags": ["operations"],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": _STR}},
+                }
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["operations"],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
+        }
+    },
+    "/v1/workflows": {
+        "post": {
+            "operationId": "registerWorkflow",
+            "summary": "Validate and register a workflow definition version",
+            "tags": ["workflows"],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("WorkflowDefinition")}},
+            },
+            "responses": {
+                "200": _json(_ref("WorkflowRegistered"), "this exact version already existed"),
+                "201": _json(_ref("WorkflowRegistered"), "registered"),
+                "400": _BAD,
+                "409": _error("this version exists with a different definition"),
+                "422": _error("invalid definition; `problems` lists every problem"),
+                "503": _UNAVAILABLE,
+            },
+        },
+        "get": {
+            "operationId": "listWorkflows",
+            "summary": "Registered workflows with their latest version, by id",
+            "tags": ["workflows"],
+            "parameters": [
+                _limit(100, 500),
+                _query("cursor", _STR, "next_cursor of the previous page"),
+            ],
+            "responses": {
+                "200": _json(_ref("WorkflowList"), "one page"),
+                "400": _BAD,
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/workflows/{workflow_id}": {
+        "get": {
+            "operationId": "getWorkflow",
+            "summary": "A workflow with all its versions, newest first",
+            "tags": ["workflows"],
+            "parameters": [_path("workflow_id")],
+            "responses": {
+                "200": _json(_ref("Workflow"), "the workflow"),
+                "400": _BAD,
+                "404": _error("unknown workflow"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/executions": {
+        "post": {
+            "operationId": "startExecution",
+            "summary": "Start an execution of a registered workflow",
+            "tags": ["executions"],
+            "parameters": [
+                _query(
+                    "wait",
+                    {"type": "number", "minimum": 0, "maximum": 60, "default": 0},
+                    "seconds to wait for the execution to close before answering",
+                ),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": _ref("StartExecution")}},
+            },
+            "responses": {
+                "200": _json(_ref("StartAccepted"), "with ?wait: the execution closed in time"),
+                "202": _json(_ref("StartAccepted"), "the start command is on linkflow.commands"),
+                "400": _BAD,
+                "404": _error("unknown workflow or version"),
+                "503": _UNAVAILABLE,
+            },
+        },
+        "get": {
+            "operationId": "listExecutions",
+            "summary": "Executions by filter, a keyset page at a time, by start time",
+            # OpenAPI cannot declare a family of parameter names, so sa.* is described here.
+            "description": "Search attributes filter with any number of `sa.<name>=<value>` "
+            "query parameters; an execution matches when it has all of them. Unknown "
+            "parameters are rejected with 400.",
+            "tags": ["executions"],
+            "parameters": [
+                _query(
+                    "status",
+                    {"type": "array", "items": _ref("ExecutionStatus")},
+                    "repeat for several (comma-separated works too)",
+                ),
+                _query(
+                    "workflow_id",
+                    {"type": "array", "items": {"type": "string", "minLength": 1}},
+                    "repeat for several",
+                ),
+                _query(
+                    "parent_execution_id",
+                    {"type": "string", "minLength": 1},
+                    "children of this execution",
+                ),
+                _query("started_after", _TIME_PARAM, "inclusive"),
+                _query("started_before", _TIME_PARAM, "exclusive"),
+                _query("order", {"type": "string", "enum": ["desc", "asc"]}, "by started_at"),
+                _limit(DEFAULT_LIMIT, MAX_LIMIT),
+                _query("cursor", _STR, "next_cursor of the previous page (same order)"),
+            ],
+            "responses": {
+                "200": _json(_ref("ExecutionList"), "one page"),
+                "400": _BAD,
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/executions/{execution_id}": {
+        "get": {
+            "operationId": "getExecution",
+            "summary": "One execution with the state of each node instance",
+            "tags": ["executions"],
+            "parameters": [_EXECUTION_ID],
+            "responses": {
+                "200": _json(_ref("Execution"), "the execution"),
+                "400": _BAD,
+                "404": _error("unknown execution"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/executions/{execution_id}/history": {
+        "get": {
+            "operationId": "getExecutionHistory",
+            "summary": "History events in event id order, a page at a time",
+            "tags": ["executions"],
+            "parameters": [
+                _EXECUTION_ID,
+                _query("after", _EVENT_ID, "return events with a greater event id"),
+                _limit(HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT),
+            ],
+            "responses": {
+                "200": _json(_ref("HistoryPage"), "one page"),
+                "400": _BAD,
+                "404": _error("unknown execution"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/executions/{execution_id}/events": {
+        "get": {
+            "operationId": "streamExecutionEvents",
+            "summary": "Live tail of the history as Server-Sent Events",
+            "description": "Each message: `id:` the event id, `data:` a HistoryEvent as JSON. "
+            "Resume with the Last-Event-ID header or ?after=. When the execution is closed "
+            "and its last event sent, an `event: end` message ends the stream.",
+            "tags": ["executions"],
+            "parameters": [
+                _EXECUTION_ID,
+                _query("after", _EVENT_ID, "start after this event id"),
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    "description": "wins over ?after=",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "text/event-stream of HistoryEvent messages",
+                    "content": {"text/event-stream": {"schema": _STR}},
+                },
+                "400": _BAD,
+                "404": _error("unknown execution"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/executions/{execution_id}/signal": _command(
+        "signalExecution", "Send a named signal to an open execution", _ref("Signal"), True
+    ),
+    "/v1/executions/{execution_id}/cancel": _command(
+        "cancelExecution", "Cancel gracefully: nothing new starts", _ref("Stop"), False
+    ),
+    "/v1/executions/{execution_id}/terminate": _command(
+        "terminateExecution", "Stop immediately, without cleanup", _ref("Stop"), False
+    ),
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LinkFlow query service",
+            "version": "1",
+            "description": "Workflows, executions, history and commands of LinkFlow. Reads "
+            "come from the Postgres visibility projection of linkflow.history; writes publish "
+            "commands to Kafka and answer once Kafka has them. Errors are "
+            '{"error": {"code", "message"}}. Strings must not contain U+0000 (PostgreSQL '
+            "cannot store it): a body or parameter holding it is refused with 400, and an id "
+            "holding it names nothing (404).",
+        },
+        "tags": [{"name": "workflows"}, {"name": "executions"}, {"name": "operations"}],
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS},
+    }

@@ -1,0 +1,216 @@
+"""`linkflow engine run` (the history processor) and `linkflow timers run`.
+
+Each processor gets a command group with a `run` action built from `_add_common`, so the
+options every processor shares (app id, state directory, topic prefix, standbys, metrics,
+log level) read the same everywhere. Processor modules are imported only when run: they
+pull in Faust, which the rest of the CLI does not need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from linkflow.settings import NotConfigured
+
+
+def register(subparsers: Any) -> None:
+    _register_history(subparsers)
+    _register_timers(subparsers)
+
+
+def _register_history(subparsers: Any) -> None:
+    from processors.history_defaults import DEFAULT_BATCH_WITHIN, DEFAULT_MAX_BATCH
+
+    group = subparsers.add_parser(
+        "engine", help="the history processor, which runs the workflow engine"
+    )
+    actions = group.add_subparsers(dest="engine_command", metavar="ACTION")
+    group.set_defaults(func=lambda _args: _usage(group))
+    run = actions.add_parser(
+        "run",
+        help="run the history processor until SIGTERM/SIGINT",
+        description="Consume linkflow.commands and linkflow.results, keep execution state "
+        "in RocksDB, write history events and activity tasks.",
+    )
+    _add_common(run, default_app_id="linkflow-history")
+    run.add_argument(
+        "--max-batch",
+        type=_positive_int,
+        default=DEFAULT_MAX_BATCH,
+        help="inputs decided per batch at most (default %(default)s)",
+    )
+    run.add_argument(
+        "--batch-within",
+        type=_positive_float,
+        default=DEFAULT_BATCH_WITHIN,
+        help="seconds a partial batch waits for more inputs (default %(default)s)",
+    )
+    run.set_defaults(func=_run_history)
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    from processors.faust_app import TopicMissing
+    from processors.history import HistoryConfig, run
+
+    config = HistoryConfig(
+        app_id=args.app_id,
+        bootstrap=args.bootstrap,
+        datadir=args.datadir,
+        topic_prefix=args.topic_prefix,
+        max_batch=args.max_batch,
+        batch_within=args.batch_within,
+        standby_replicas=args.standby_replicas,
+        session_timeout=args.session_timeout,
+        metrics_port=args.metrics_port,
+        loglevel=args.loglevel,
+    )
+    try:
+        return run(config)
+    except (NotConfigured, TopicMissing) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _register_timers(subparsers: Any) -> None:
+    from processors.timers_firing import (  # light: no Faust import
+        DEFAULT_MAX_BATCH,
+        DEFAULT_RESEND_INTERVAL,
+        DEFAULT_TICK,
+    )
+
+    group = subparsers.add_parser("timers", help="the timers processor (durable timers)")
+    actions = group.add_subparsers(dest="timers_command", metavar="ACTION")
+    group.set_defaults(func=lambda _args: _usage(group))
+    run = actions.add_parser(
+        "run",
+        help="run the timers processor until SIGTERM/SIGINT",
+        description="Consume linkflow.history, keep pending timers in RocksDB and send "
+        "TimerFired to linkflow.results when they are due.",
+    )
+    _add_common(run, default_app_id="linkflow-timers")
+    run.add_argument(
+        "--tick",
+        type=_positive_float,
+        default=DEFAULT_TICK,
+        help="longest sleep between passes over the timers, seconds (default %(default)s)",
+    )
+    run.add_argument(
+        "--resend-interval",
+        type=_positive_float,
+        default=DEFAULT_RESEND_INTERVAL,
+        help="resend a fired timer history has not confirmed after this many seconds "
+        "(default %(default)s)",
+    )
+    run.add_argument(
+        "--max-batch",
+        type=_positive_int,
+        default=DEFAULT_MAX_BATCH,
+        help="timers sent per pass before the stream gets a turn (default %(default)s)",
+    )
+    run.set_defaults(func=_run_timers)
+
+
+def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None:
+    parser.add_argument(
+        "--app-id",
+        default=default_app_id,
+        help="Faust app id, also the consumer group (default %(default)s)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        help="Kafka bootstrap servers (default: LINKFLOW_KAFKA_BOOTSTRAP or the local stack)",
+    )
+    parser.add_argument(
+        "--datadir",
+        type=Path,
+        help="state directory for the RocksDB tables (default .linkflow/processors/APP_ID)",
+    )
+    parser.add_argument(
+        "--topic-prefix",
+        default="",
+        help="prefix of every linkflow.* topic name, as given to `topics apply --prefix`",
+    )
+    parser.add_argument(
+        "--standby-replicas",
+        type=_non_negative_int,
+        default=0,  # processors.faust_app.DEFAULT_STANDBY_REPLICAS says why
+        help="standby copies of each table partition on other instances (default 0; see "
+        "processors/faust_app.py before raising it)",
+    )
+    parser.add_argument(
+        "--session-timeout",
+        type=_positive_float,
+        default=60.0,
+        help="seconds before the group gives a silent instance's partitions to others; "
+        "lower means faster takeover after a crash, higher tolerates longer stalls "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--metrics-port", type=_positive_int, help="serve Prometheus metrics on this port"
+    )
+    parser.add_argument(
+        "--loglevel",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (default %(default)s)",
+    )
+
+
+def _run_timers(args: argparse.Namespace) -> int:
+    from processors.faust_app import TopicMissing
+    from processors.timers import TimersConfig, run
+
+    config = TimersConfig(
+        app_id=args.app_id,
+        bootstrap=args.bootstrap,
+        datadir=args.datadir,
+        topic_prefix=args.topic_prefix,
+        tick=args.tick,
+        resend_interval=args.resend_interval,
+        max_batch=args.max_batch,
+        standby_replicas=args.standby_replicas,
+        session_timeout=args.session_timeout,
+        metrics_port=args.metrics_port,
+        loglevel=args.loglevel,
+    )
+    try:
+        return run(config)
+    except (NotConfigured, TopicMissing) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _parse(text: str, kind: type[int] | type[float], what: str) -> float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(_parse(text, int, "a positive integer"))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(_parse(text, int, "a non-negative integer"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _parse(text, float, "a positive number")
+    if not value > 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value

@@ -1,0 +1,117 @@
+"""Workflow definitions for the processors: the compacted `linkflow.definitions` topic read
+into a `linkflow.model.Catalog` by a background thread.
+
+Every processor instance reads every partition from the beginning (no consumer group): each
+one must know every definition. A start naming a definition not seen yet waits for the feed
+to catch up with the topic's end before giving up, so "register, then start" never races.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from linkflow import transport
+from linkflow.codec import DecodeError, decode_definition
+from linkflow.model import Catalog, DefinitionError
+
+log = logging.getLogger(__name__)
+
+
+class DefinitionsFeed:
+    def __init__(
+        self, bootstrap: str, catalog: Catalog | None = None, topic: str = transport.DEFINITIONS
+    ) -> None:
+        self.catalog = catalog or Catalog()
+        self.topic = topic
+        self.rejected: list[tuple[str, str]] = []  # (key, why) of records that did not load
+        self._bootstrap = bootstrap
+        self._consumer: Consumer | None = None
+        self._positions: dict[int, int] = {}
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="definitions-feed", daemon=True)
+
+    def start(self) -> DefinitionsFeed:
+        self._consumer = Consumer(
+            transport.consumer_config(
+                self._bootstrap,
+                f"linkflow-definitions-{uuid.uuid4().hex}",
+                **{"enable.partition.eof": False},
+            )
+        )
+        meta = self._consumer.list_topics(self.topic, timeout=30)
+        topic_meta = meta.topics.get(self.topic)
+        if topic_meta is None or topic_meta.error is not None:
+            raise RuntimeError(f"topic {self.topic} is missing: run `linkflow topics apply`")
+        self._consumer.assign([TopicPartition(self.topic, p, 0) for p in topic_meta.partitions])
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        assert self._consumer is not None
+        try:
+            while not self._stop.is_set():
+                for msg in self._consumer.consume(500, 0.2):
+                    if msg.error():
+                        if msg.error().code() != KafkaError._PARTITION_EOF:
+                            log.warning("definitions feed: %s", msg.error())
+                        continue
+                    self._load(msg.key(), msg.value())
+                    with self._progress:
+                        self._positions[msg.partition()] = msg.offset() + 1
+                        self._progress.notify_all()
+        finally:
+            self._consumer.close()
+
+    def _load(self, key: bytes | None, value: bytes | None) -> None:
+        name = (key or b"").decode(errors="replace")
+        if value is None:
+            return  # a tombstone: compaction will drop the definition; executions keep theirs
+        try:
+            record = decode_definition(value)
+            self.catalog.register(record["definition"])
+        except (DecodeError, DefinitionError, KeyError, TypeError) as exc:
+            # Registration validates before publishing; a record that fails here was written
+            # by something else. Keep going: one bad record must not hide the others.
+            log.error("definition %s rejected: %s", name, exc)
+            self.rejected.append((name, str(exc)))
+
+    def wait_caught_up(self, timeout: float = 10.0) -> bool:
+        """Block until everything on the topic right now has been loaded."""
+        assert self._consumer is not None
+        ends: dict[int, int] = {}
+        probe = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"linkflow-definitions-probe-{uuid.uuid4().hex}",
+            }
+        )
+        try:
+            for partition in list(self._positions_keys()):
+                _, high = probe.get_watermark_offsets(
+                    TopicPartition(self.topic, partition), timeout=timeout
+                )
+                ends[partition] = high
+        finally:
+            probe.close()
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while any(self._positions.get(p, 0) < end for p, end in ends.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._progress.wait(left)
+        return True
+
+    def _positions_keys(self) -> list[int]:
+        assert self._consumer is not None
+        return [tp.partition for tp in self._consumer.assignment()]

@@ -1,0 +1,194 @@
+"""Workflow definitions: register (validated, published, recorded), list, get."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient
+from confluent_kafka import Producer
+from test_api_support import Services, Tap, prepare, running_api, unique, workflow_doc
+
+from linkflow import transport
+from linkflow.api.definitions import definition_key, encode_definition_record
+from linkflow.codec import decode_definition
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture(scope="module")
+def services(database_url: str, kafka_bootstrap: str) -> Services:
+    return prepare(database_url, kafka_bootstrap)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def client(services: Services) -> AsyncIterator[Client]:
+    async with running_api(services) as c:
+        yield c
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def definitions(services: Services) -> AsyncIterator[Tap]:
+    tap = await asyncio.to_thread(Tap, services.kafka_bootstrap, transport.DEFINITIONS)
+    yield tap
+    await asyncio.to_thread(tap.close)
+
+
+async def test_register_publishes_and_records_the_definition(
+    client: Client, definitions: Tap
+) -> None:
+    workflow_id = unique("wf-reg")
+    doc = workflow_doc(workflow_id, name="Orders", description="takes orders")
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 201, await response.text()
+    answer = await response.json()
+    assert answer["workflow_id"] == workflow_id
+    assert answer["version"] == 1
+    assert answer["created"] is True
+    assert response.headers["Location"] == f"/v1/workflows/{workflow_id}"
+
+    [message] = await asyncio.to_thread(definitions.wait_for, definition_key(workflow_id, 1))
+    record = decode_definition(message.value())
+    assert record["definition_type"] == "WorkflowDefinition"
+    assert (record["id"], record["version"], record["definition"]) == (workflow_id, 1, doc)
+
+    got = await (await client.get(f"/v1/workflows/{workflow_id}")).json()
+    assert got["latest_version"] == 1
+    assert got["versions"] == [
+        {"version": 1, "registered_at": answer["registered_at"], "definition": doc}
+    ]
+
+
+async def test_registering_the_same_version_again(client: Client) -> None:
+    workflow_id = unique("wf-again")
+    first = await client.post("/v1/workflows", json=workflow_doc(workflow_id))
+    assert first.status == 201
+    same = await client.post("/v1/workflows", json=workflow_doc(workflow_id))
+    assert same.status == 200
+    assert (await same.json())["created"] is False
+    assert (await same.json())["registered_at"] == (await first.json())["registered_at"]
+
+    changed = workflow_doc(workflow_id)
+    changed["nodes"][1]["config"]["values"]["v"] = 99
+    response = await client.post("/v1/workflows", json=changed)
+    assert response.status == 409
+    assert (await response.json())["error"]["code"] == "version_conflict"
+
+    changed["version"] = 2
+    assert (await client.post("/v1/workflows", json=changed)).status == 201
+    got = await (await client.get(f"/v1/workflows/{workflow_id}")).json()
+    assert got["latest_version"] == 2
+    assert [v["version"] for v in got["versions"]] == [2, 1]
+
+
+async def test_invalid_definition_is_422_listing_every_problem(client: Client) -> None:
+    doc = {
+        "id": unique("wf-bad"),
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "call", "type": "http", "config": {}},
+            {"id": "odd", "type": "teleport"},
+        ],
+        "edges": [
+            {"source": "start", "target": "call"},
+            {"source": "call", "target": "nowhere"},
+        ],
+    }
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_definition"
+    problems = error["problems"]
+    located = {(p["node_id"], p["edge"], p["field"]) for p in problems}
+    assert ("call", None, "config.url") in located
+    assert ("odd", None, "type") in located
+    assert (None, "edges[1] (call -> nowhere)", "target") in located
+    assert all(p["message"] for p in problems)
+    assert str(len(problems)) in error["message"]
+    # Nothing was registered.
+    assert (await client.get(f"/v1/workflows/{doc['id']}")).status == 404
+
+
+async def test_register_refuses_what_is_not_a_json_object(client: Client) -> None:
+    for data in (b"{not json", b"", b"null"):
+        response = await client.post(
+            "/v1/workflows", data=data, headers={"Content-Type": "application/json"}
+        )
+        assert response.status in (400, 422), data
+    response = await client.post("/v1/workflows", data=b"{not json")
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "bad_json"
+    response = await client.post("/v1/workflows", json=[1, 2])
+    assert response.status == 422  # valid JSON, invalid definition
+    assert (await response.json())["error"]["problems"][0]["message"]
+
+
+async def test_list_pages_through_workflows_by_id(client: Client) -> None:
+    prefix = unique("wf-list")
+    ids = [f"{prefix}-{c}" for c in "abc"]
+    for workflow_id in reversed(ids):
+        assert (await client.post("/v1/workflows", json=workflow_doc(workflow_id))).status == 201
+    second = workflow_doc(ids[1], version=2, name="B two")
+    assert (await client.post("/v1/workflows", json=second)).status == 201
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        response = await client.get("/v1/workflows", params=params)
+        assert response.status == 200
+        page = await response.json()
+        assert len(page["workflows"]) <= 2
+        seen += page["workflows"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    all_ids = [w["workflow_id"] for w in seen]
+    assert len(all_ids) == len(set(all_ids))
+    assert [w for w in all_ids if w.startswith(prefix)] == ids
+    mine = {w["workflow_id"]: w for w in seen if w["workflow_id"].startswith(prefix)}
+    assert mine[ids[1]]["latest_version"] == 2
+    assert mine[ids[1]]["version_count"] == 2
+    assert mine[ids[1]]["name"] == "B two"
+    assert mine[ids[0]]["latest_version"] == 1
+
+    for bad in ("limit=0", "cursor=%%%", "sort=id"):
+        response = await client.get(f"/v1/workflows?{bad}")
+        assert response.status == 400, bad
+
+
+async def test_unknown_workflow_is_404(client: Client) -> None:
+    response = await client.get(f"/v1/workflows/{unique('wf-none')}")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+
+
+async def test_definitions_published_by_other_producers_appear(
+    client: Client, services: Services
+) -> None:
+    # The client SDK publishes straight to linkflow.definitions, bypassing the API.
+    workflow_id = unique("wf-sdk")
+    doc = workflow_doc(workflow_id)
+    producer = Producer(transport.producer_config(services.kafka_bootstrap))
+    producer.produce(
+        transport.DEFINITIONS,
+        key=definition_key(workflow_id, 1),
+        value=encode_definition_record(doc, int(time.time() * 1000)),
+    )
+    assert await asyncio.to_thread(producer.flush, 30) == 0
+
+    # No waiting in the test: the API catches up with the topic before it answers 404.
+    response = await client.get(f"/v1/workflows/{workflow_id}")
+    assert response.status == 200, await response.text()
+    assert (await response.json())["versions"][0]["definition"] == doc
+    start = await client.post("/v1/executions", json={"workflow_id": workflow_id})
+    assert start.status == 202
