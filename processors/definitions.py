@@ -32,6 +32,7 @@ class DefinitionsFeed:
         self._bootstrap = bootstrap
         self._consumer: Consumer | None = None
         self._positions: dict[int, int] = {}
+        self._partitions: list[int] = []
         self._progress = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="definitions-feed", daemon=True)
@@ -48,7 +49,10 @@ class DefinitionsFeed:
         topic_meta = meta.topics.get(self.topic)
         if topic_meta is None or topic_meta.error is not None:
             raise RuntimeError(f"topic {self.topic} is missing: run `linkflow topics apply`")
-        self._consumer.assign([TopicPartition(self.topic, p, 0) for p in topic_meta.partitions])
+        # Kept here: asking the consumer for its assignment from another thread would wait
+        # for the feed thread's consume() to return.
+        self._partitions = sorted(topic_meta.partitions)
+        self._consumer.assign([TopicPartition(self.topic, p, 0) for p in self._partitions])
         self._thread.start()
         return self
 
@@ -96,7 +100,7 @@ class DefinitionsFeed:
             }
         )
         try:
-            for partition in list(self._positions_keys()):
+            for partition in self._partitions:
                 _, high = probe.get_watermark_offsets(
                     TopicPartition(self.topic, partition), timeout=timeout
                 )
@@ -111,7 +115,3 @@ class DefinitionsFeed:
                     return False
                 self._progress.wait(left)
         return True
-
-    def _positions_keys(self) -> list[int]:
-        assert self._consumer is not None
-        return [tp.partition for tp in self._consumer.assignment()]

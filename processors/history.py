@@ -180,15 +180,19 @@ class HistoryProcessor:
         """Decide `items` (one execution's inputs, in offset order) against its stored state;
         the new state and the records to send. An input the engine raises on is
         dead-lettered and the others are decided without it."""
+        anchor = items[0].event  # names the partition whose store holds the execution
         while True:
-            stored = await self._load(execution_id, items)
+            stored = await self._load(execution_id, anchor, items[0].inp if items else None)
             records: list[Outgoing] = []
+            if not items:
+                return stored, records
             for index, item in enumerate(items):
                 if stored.already_applied(item.source, item.offset):
                     continue
                 now_ms = max(item.now_ms, stored.now_ms)
                 try:
                     decision = self.engine.decide(stored.state, item.inp, now_ms)
+                    sends = outgoing(decision.events, decision.effects, now_ms)
                 except Exception as exc:  # an engine bug must not stop the partition
                     log.exception("engine failed on %s input %s", execution_id, item.inp)
                     await self._dead_letter(
@@ -204,17 +208,18 @@ class HistoryProcessor:
                 stored.applied[item.source] = item.offset
                 stored.now_ms = now_ms
                 if decision.events:
-                    records.extend(outgoing(decision.events, decision.effects, now_ms))
+                    records.extend(sends)
                     self._count(decision.state, decision.events)
             else:
                 return stored, records
 
-    async def _load(self, execution_id: str, items: list[_Item]) -> StoredExecution:
-        key = execution_id.encode()
-        _current_event.set(weakref.ref(items[0].event))
-        data = self.table.get(key)
+    async def _load(
+        self, execution_id: str, anchor: EventT, first: EngineInput | None
+    ) -> StoredExecution:
+        # A table read looks in the store of the current event's partition only.
+        _current_event.set(weakref.ref(anchor))
+        data = self.table.get(execution_id.encode())
         if data is None:
-            first = items[0].inp
             if isinstance(first, StartWorkflow) and not self._knows(first):
                 await self._catch_up_definitions()
             return StoredExecution(ExecutionState(execution_id, plans=self.feed.catalog))

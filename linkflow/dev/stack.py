@@ -16,6 +16,7 @@ from linkflow import settings
 from linkflow.dev.kafka import KAFKA_VERSION, KafkaBroker
 from linkflow.dev.postgres import PostgresServer
 from linkflow.dev.procs import StackError
+from linkflow.dev.services import stop as stop_runtime
 
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_POSTGRES_PORT = 15432
@@ -191,11 +192,11 @@ def up(
 def down(state: Path | None = None) -> list[str]:
     """Stop what `up` started; returns the names of the services that were stopped."""
     state = state or settings.state_dir()
+    stopped = stop_runtime(state=state)  # first: the runtime processes use both services
     if settings.external_services():
-        return []
+        return stopped
     with _locked(state):
         kafka, pg = _services(state, _ports(state, None, None))
-        stopped = []
         if pg.stop():
             stopped.append("postgres")
         if kafka.stop():

@@ -316,13 +316,16 @@ def test_cut_release_snapshots_a_compatible_change(schema_copy: Path) -> None:
     changed = mutated(_add_optional_field)
     (schema_copy / "history.avsc").write_text(json.dumps(changed, indent=2))
 
+    released = load_manifest()["history"]
+    next_version = f"v{len(released) + 1}"
+
     target = cut_release("history", schema_copy)
 
-    assert target == schema_copy / "released" / "history" / "v2.avsc"
+    assert target == schema_copy / "released" / "history" / f"{next_version}.avsc"
     assert json.loads(target.read_text()) == changed
     fingerprints = load_manifest(schema_copy)["history"]
-    assert fingerprints["v2"] == schema_fingerprint(changed).hex()
-    assert fingerprints["v1"] == load_manifest()["history"]["v1"]
+    assert fingerprints[next_version] == schema_fingerprint(changed).hex()
+    assert all(fingerprints[v] == fp for v, fp in released.items())
 
 
 def test_cut_release_refuses_a_breaking_change(schema_copy: Path) -> None:
@@ -331,7 +334,8 @@ def test_cut_release_refuses_a_breaking_change(schema_copy: Path) -> None:
     with pytest.raises(IncompatibleSchemaError):
         cut_release("history", schema_copy)
 
-    assert not (schema_copy / "released" / "history" / "v2.avsc").exists()
+    next_version = f"v{len(load_manifest()['history']) + 1}"
+    assert not (schema_copy / "released" / "history" / f"{next_version}.avsc").exists()
     assert load_manifest(schema_copy) == load_manifest()
 
 

@@ -55,6 +55,7 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
         "linkflow.history",
         "linkflow.definitions",
         "linkflow.tasks.default",
+        "linkflow.tasks.http",
         "linkflow.dlq",
     }
     execution = [specs[f"linkflow.{name}"] for name in ("commands", "results", "history")]

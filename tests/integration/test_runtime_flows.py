@@ -1,0 +1,346 @@
+"""Workflows end to end on the real broker: history processor, timers processor and workers
+as child processes, driven through the client SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from test_runtime_support import (
+    HttpServer,
+    Runtime,
+    http_server,
+    linear,
+    runtime,
+    unique_id,
+)
+from test_timers_support import read_dead_letters
+
+from linkflow.codec import encode_command
+from linkflow.dlq import read_dead_letter_headers
+
+
+@pytest.fixture(scope="module")
+def rt(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    with runtime(kafka_bootstrap, tmp_path_factory.mktemp("flows"), "flows") as rt:
+        yield rt
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[HttpServer]:
+    with http_server() as server:
+        yield server
+
+
+def types(outcome_events: list[dict]) -> list[str]:
+    return [e["event_type"] for e in outcome_events]
+
+
+def assert_consecutive(events: list[dict]) -> None:
+    assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_linear_three_activities(rt: Runtime) -> None:
+    wf = unique_id("linear")
+    rt.register(
+        linear(
+            wf,
+            ["echo", "echo", "echo"],
+            s1={"value": "{{ trigger.n }}"},
+            s2={"value": "{{ nodes.s1.value }}"},
+            s3={"value": "{{ nodes.s2.value }}"},
+        )
+    )
+    outcome = rt.run(wf, {"n": 7})
+    assert outcome.status == "completed", outcome
+    assert_consecutive(outcome.events)
+    completed = [e for e in outcome.events if e["event_type"] == "ActivityTaskCompleted"]
+    assert [e["attributes"]["activity_id"] for e in completed] == ["s1", "s2", "s3"]
+    assert completed[-1]["attributes"]["result"] == {"value": 7}
+
+
+def test_parallel_branches_join(rt: Runtime) -> None:
+    wf = unique_id("fanout")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "a", "type": "echo", "config": {"value": "a"}},
+                {"id": "b", "type": "echo", "config": {"value": "b"}},
+                {"id": "c", "type": "echo", "config": {"value": "c"}},
+                {"id": "join", "type": "merge", "config": {"mode": "all"}},
+                {
+                    "id": "out",
+                    "type": "set",
+                    "config": {
+                        "values": {"all": "{{ [nodes.a.value, nodes.b.value, nodes.c.value] }}"}
+                    },
+                },
+            ],
+            "edges": [
+                {"source": "start", "target": "a"},
+                {"source": "start", "target": "b"},
+                {"source": "start", "target": "c"},
+                {"source": "a", "target": "join"},
+                {"source": "b", "target": "join"},
+                {"source": "c", "target": "join"},
+                {"source": "join", "target": "out"},
+            ],
+        }
+    )
+    outcome = rt.run(wf, {})
+    assert outcome.status == "completed", outcome
+    scheduled = [e for e in outcome.events if e["event_type"] == "ActivityTaskScheduled"]
+    first_completion = types(outcome.events).index("ActivityTaskCompleted")
+    # All three branches were out before any came back: they ran in parallel.
+    assert len(scheduled) == 3
+    assert all(outcome.events.index(e) < first_completion for e in scheduled)
+    out = [e for e in outcome.events if e["event_type"] == "NodeCompleted"]
+    assert out[-1]["attributes"]["node_id"] == "out"
+    assert out[-1]["attributes"]["output"] == {"all": ["a", "b", "c"]}
+
+
+def test_if_else_takes_one_branch_and_skips_the_other(rt: Runtime) -> None:
+    wf = unique_id("ifelse")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "check", "type": "if", "config": {"condition": "trigger.amount > 100"}},
+                {"id": "big", "type": "echo", "config": {"value": "big"}},
+                {"id": "small", "type": "echo", "config": {"value": "small"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "check"},
+                {"source": "check", "target": "big", "handle": "true"},
+                {"source": "check", "target": "small", "handle": "false"},
+            ],
+        }
+    )
+    big = rt.run(wf, {"amount": 500})
+    small = rt.run(wf, {"amount": 5})
+    for outcome, taken, skipped in ((big, "big", "small"), (small, "small", "big")):
+        assert outcome.status == "completed", outcome
+        done = {
+            e["attributes"]["activity_id"]
+            for e in outcome.events
+            if e["event_type"] == "ActivityTaskCompleted"
+        }
+        assert taken in done and skipped not in done
+        assert skipped in {
+            e["attributes"]["node_id"] for e in outcome.events if e["event_type"] == "NodeSkipped"
+        }
+
+
+def test_error_routing_and_retry_then_success(rt: Runtime, web: HttpServer) -> None:
+    wf = unique_id("errors")
+    key = unique_id("k")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {
+                    "id": "flaky",
+                    "type": "http",
+                    "config": {"url": f"{web.url}/flaky/{key}"},
+                    "retry": {"max_attempts": 3, "initial_interval": "100ms"},
+                },
+                {
+                    "id": "broken",
+                    "type": "http",
+                    "config": {"url": f"{web.url}/status/404"},
+                    "retry": {"max_attempts": 2, "initial_interval": "100ms"},
+                },
+                {
+                    "id": "handled",
+                    "type": "set",
+                    "config": {"values": {"why": "{{ nodes.broken.error.type }}"}},
+                },
+            ],
+            "edges": [
+                {"source": "start", "target": "flaky"},
+                {"source": "flaky", "target": "broken"},
+                {"source": "broken", "target": "handled", "handle": "error"},
+            ],
+        }
+    )
+    outcome = rt.run(wf, {})
+    assert outcome.status == "completed", outcome
+    assert web.calls[f"flaky/{key}"] == 2  # failed once (503), succeeded on the retry
+    attempts = [
+        e["attributes"]["attempt"]
+        for e in outcome.events
+        if e["event_type"] == "ActivityTaskScheduled" and e["attributes"]["activity_id"] == "flaky"
+    ]
+    assert attempts == [1, 2]
+    failed = [e for e in outcome.events if e["event_type"] == "NodeFailed"]
+    assert [e["attributes"]["node_id"] for e in failed] == ["broken"]
+    assert failed[0]["attributes"]["routed"] is True
+    handled = [
+        e
+        for e in outcome.events
+        if e["event_type"] == "NodeCompleted" and e["attributes"]["node_id"] == "handled"
+    ]
+    assert handled and handled[0]["attributes"]["output"]["why"]
+
+
+def test_an_unrouted_failure_fails_the_execution(rt: Runtime, web: HttpServer) -> None:
+    wf = unique_id("fails")
+    rt.register(linear(wf, ["http"], s1={"url": f"{web.url}/status/400"}))
+    outcome = rt.run(wf, {})
+    assert outcome.status == "failed", outcome
+    assert outcome.error is not None and outcome.error["message"]
+
+
+def test_durable_wait(rt: Runtime) -> None:
+    wf = unique_id("wait")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "pause", "type": "wait", "config": {"duration": "1s"}},
+                {"id": "after", "type": "echo", "config": {"value": "woke"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "pause"},
+                {"source": "pause", "target": "after"},
+            ],
+        }
+    )
+    outcome = rt.run(wf, {})
+    assert outcome.status == "completed", outcome
+    started = next(e for e in outcome.events if e["event_type"] == "TimerStarted")
+    fired = next(e for e in outcome.events if e["event_type"] == "TimerFired")
+    assert fired["timestamp_ms"] >= started["attributes"]["fire_at_ms"]
+    assert started["attributes"]["fire_at_ms"] - started["timestamp_ms"] == 1000
+
+
+def test_approval_by_signal(rt: Runtime) -> None:
+    wf = unique_id("approval")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "approve", "type": "approval", "config": {"signal": "approve"}},
+                {"id": "after", "type": "echo", "config": {"value": "{{ nodes.approve }}"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "approve"},
+                {"source": "approve", "target": "after", "handle": "true"},
+            ],
+        }
+    )
+    execution_id = rt.client.start(wf, {})
+    rt.wait_for_event(execution_id, "MarkerRecorded")
+    rt.client.signal(execution_id, "approve", {"approved": True, "by": "ana"})
+    outcome = rt.wait(execution_id)
+    assert outcome.status == "completed", outcome
+    assert "WorkflowExecutionSignaled" in types(outcome.events)
+
+
+def test_cancel_stops_a_waiting_execution(rt: Runtime) -> None:
+    wf = unique_id("cancel")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "pause", "type": "wait", "config": {"duration": "1h"}},
+            ],
+            "edges": [{"source": "start", "target": "pause"}],
+        }
+    )
+    execution_id = rt.client.start(wf, {})
+    rt.wait_for_event(execution_id, "TimerStarted")
+    rt.client.cancel(execution_id, "no longer needed")
+    outcome = rt.wait(execution_id)
+    assert outcome.status == "canceled", outcome
+    assert "TimerCanceled" in types(outcome.events)
+
+
+def test_subworkflow_parent_resumes_with_the_child_outcome(rt: Runtime) -> None:
+    child = unique_id("child")
+    parent = unique_id("parent")
+    rt.register(linear(child, ["echo"], s1={"value": "{{ trigger.x }}"}))
+    rt.register(
+        {
+            "id": parent,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {
+                    "id": "sub",
+                    "type": "subworkflow",
+                    "config": {"workflow_id": child, "input": {"x": "{{ trigger.x }}"}},
+                },
+                {"id": "after", "type": "echo", "config": {"value": "{{ nodes.sub }}"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "sub"},
+                {"source": "sub", "target": "after"},
+            ],
+        }
+    )
+    parent_id = rt.client.start(parent, {"x": 42})
+    started = rt.wait_for_event(parent_id, "ChildWorkflowExecutionStarted")
+    child_id = started["attributes"]["child_execution_id"]
+    child_outcome = rt.wait(child_id)
+    assert child_outcome.status == "completed", child_outcome
+    outcome = rt.wait(parent_id)
+    assert outcome.status == "completed", outcome
+    assert "ChildWorkflowExecutionCompleted" in types(outcome.events)
+    after = [e for e in outcome.events if e["event_type"] == "ActivityTaskCompleted"]
+    assert after[-1]["attributes"]["result"]["value"]
+
+
+def test_idempotent_start(rt: Runtime) -> None:
+    wf = unique_id("idem")
+    rt.register(linear(wf, ["noop"]))
+    first = rt.client.start(wf, {"n": 1}, idempotency_key="order-1")
+    second = rt.client.start(wf, {"n": 2}, idempotency_key="order-1")
+    assert first == second
+    outcome = rt.wait(first)
+    assert outcome.status == "completed"
+    assert types(outcome.events).count("WorkflowExecutionStarted") == 1
+    assert outcome.events[0]["attributes"]["input"] == {"n": 1}
+
+
+def test_bad_commands_go_to_the_dead_letter_topic_and_processing_goes_on(
+    rt: Runtime,
+) -> None:
+    topic = rt.prefix + "linkflow.commands"
+    producer = rt.client._producer
+    producer.produce(topic, key=b"garbage", value=b"\x00not avro")
+    wrong_key = encode_command(
+        {
+            "execution_id": "someone-else",
+            "sent_at_ms": 0,
+            "input_type": "CancelWorkflow",
+            "request_id": "r",
+            "reason": "",
+            "identity": "",
+        }
+    )
+    producer.produce(topic, key=b"mismatch", value=wrong_key)
+    producer.flush(10)
+    wf = unique_id("after-garbage")
+    rt.register(linear(wf, ["noop"]))
+    assert rt.run(wf, {}).status == "completed"
+    records = read_dead_letters(rt.topics, lambda found: len(found) >= 2, 60)
+    letters = [read_dead_letter_headers(r.headers()) for r in records]
+    reasons = {info.reason for info in letters}
+    assert "wrong_key" in reasons
+    assert reasons - {"wrong_key"}, reasons  # the undecodable one, with its decode reason
+    assert {info.topic for info in letters} == {topic}
+    assert {r.key() for r in records} == {b"garbage", b"mismatch"}  # unchanged
