@@ -164,8 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     runtime = services.runtime_services(args.api_port)
     _step("starting the runtime: " + ", ".join(s.name for s in runtime))
     started = services.start(runtime)
-    print(f"    started: {', '.join(started) or 'nothing (all running)'}; logs in "
-          f"{services.log_path(runtime[0]).parent}")
+    print(
+        f"    started: {', '.join(started) or 'nothing (all running)'}; logs in "
+        f"{services.log_path(runtime[0]).parent}"
+    )
 
     failures = 0
     with _shop() as base_url, Client(stack.kafka_bootstrap_servers) as client:
@@ -181,8 +183,11 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 outcome = client.wait(execution_id, timeout=OUTCOME_TIMEOUT)
             except WaitTimeout:
-                print(f"error: {execution_id} did not finish in {OUTCOME_TIMEOUT:g}s; see the "
-                      f"logs in {services.log_path(runtime[0]).parent}", file=sys.stderr)
+                print(
+                    f"error: {execution_id} did not finish in {OUTCOME_TIMEOUT:g}s; see the "
+                    f"logs in {services.log_path(runtime[0]).parent}",
+                    file=sys.stderr,
+                )
                 failures += 1
                 continue
             if outcome.status != "completed":
