@@ -91,11 +91,13 @@ def make_app(
     `app_id` is also the consumer group. `web_port` turns on Faust's web server (off by
     default: processors expose nothing but Prometheus metrics).
     """
+    datadir = Path(datadir) if datadir else default_datadir(app_id)
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     conf: dict[str, Any] = {
         "env_prefix": FAUST_ENV_PREFIX,
         "broker": broker_url(bootstrap or settings.kafka_bootstrap()),
         "store": "rocksdb://",
-        "datadir": str(Path(datadir) if datadir else default_datadir(app_id)),
+        "datadir": str(datadir),
         "autodiscover": False,
         "web_enabled": web_port is not None,
         "topic_allow_declare": False,
