@@ -52,26 +52,14 @@ def _register_history(subparsers: Any) -> None:
 
 
 def _run_history(args: argparse.Namespace) -> int:
-    from processors.faust_app import TopicMissing
     from processors.history import HistoryConfig, run
 
     config = HistoryConfig(
-        app_id=args.app_id,
-        bootstrap=args.bootstrap,
-        datadir=args.datadir,
-        topic_prefix=args.topic_prefix,
+        **_common_config(args),
         max_batch=args.max_batch,
         batch_within=args.batch_within,
-        standby_replicas=args.standby_replicas,
-        session_timeout=args.session_timeout,
-        metrics_port=args.metrics_port,
-        loglevel=args.loglevel,
     )
-    try:
-        return run(config)
-    except (NotConfigured, TopicMissing) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return _run_guarded(run, config)
 
 
 def _register_timers(subparsers: Any) -> None:
@@ -160,24 +148,36 @@ def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None
 
 
 def _run_timers(args: argparse.Namespace) -> int:
-    from processors.faust_app import TopicMissing
     from processors.timers import TimersConfig, run
 
     config = TimersConfig(
-        app_id=args.app_id,
-        bootstrap=args.bootstrap,
-        datadir=args.datadir,
-        topic_prefix=args.topic_prefix,
+        **_common_config(args),
         tick=args.tick,
         resend_interval=args.resend_interval,
         max_batch=args.max_batch,
-        standby_replicas=args.standby_replicas,
-        session_timeout=args.session_timeout,
-        metrics_port=args.metrics_port,
-        loglevel=args.loglevel,
     )
+    return _run_guarded(run, config)
+
+
+def _common_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields every processor takes from the `_add_common` options."""
+    return {
+        "app_id": args.app_id,
+        "bootstrap": args.bootstrap,
+        "datadir": args.datadir,
+        "topic_prefix": args.topic_prefix,
+        "standby_replicas": args.standby_replicas,
+        "session_timeout": args.session_timeout,
+        "metrics_port": args.metrics_port,
+        "loglevel": args.loglevel,
+    }
+
+
+def _run_guarded(run: Any, config: Any) -> int:
+    from processors.faust_app import TopicMissing
+
     try:
-        return run(config)
+        return int(run(config))
     except (NotConfigured, TopicMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
