@@ -18,7 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -38,6 +45,13 @@ _DELETE = "DELETE FROM workflow_definitions WHERE workflow_id = %s AND version =
 _BATCH = 500
 _POLL_SECONDS = 0.5
 _RETRY_SECONDS = 0.2
+_LEADER_ERRORS = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+    }
+)
 
 
 class DefinitionFollower:
@@ -89,11 +103,19 @@ class DefinitionFollower:
                 )
                 break
             except KafkaException as exc:
-                # A just-created topic answers NOT_LEADER until its leader is elected.
-                if not exc.args[0].retriable() or loop.time() + _RETRY_SECONDS >= deadline:
+                # A just-created topic answers NOT_LEADER until its leader is elected, and
+                # the handle keeps asking the old leader until its metadata is refreshed.
+                error = exc.args[0]
+                transient = error.retriable() or error.code() in _LEADER_ERRORS
+                if not transient or loop.time() + _RETRY_SECONDS >= deadline:
                     log.warning("cannot read the definitions topic's end offset: %s", exc)
                     return False
                 await asyncio.sleep(_RETRY_SECONDS)
+                with contextlib.suppress(KafkaException):
+                    await loop.run_in_executor(
+                        self._query_thread,
+                        lambda: self._offsets.list_topics(self._partition.topic, timeout=1),
+                    )
         while max(self._next_offset, low) < high:
             remaining = deadline - loop.time()
             if remaining <= 0:
