@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_definition
 from linkflow.model import Catalog, DefinitionError
+from linkflow.worker.registry import installed_node_types
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class DefinitionsFeed:
     def __init__(
         self, bootstrap: str, catalog: Catalog | None = None, topic: str = transport.DEFINITIONS
     ) -> None:
-        self.catalog = catalog or Catalog()
+        self.catalog = catalog or Catalog(registry=installed_node_types())
         self.topic = topic
         self.rejected: list[tuple[str, str]] = []  # (key, why) of records that did not load
         self._bootstrap = bootstrap

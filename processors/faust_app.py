@@ -27,6 +27,8 @@ Pitfalls this module exists to avoid (faust-streaming 0.15):
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -219,6 +221,26 @@ async def dead_letter(
         force=True,  # now, not attached to the event's ack
     )
     DEAD_LETTERS.labels(str(app.conf.id), reason).inc()
+
+
+CRASH_ENV = "LINKFLOW_CRASH_AT"
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """A fault-injection point for the crash tests: with LINKFLOW_CRASH_AT=<name>:<n> the
+    process kills itself with SIGKILL the n-th time it passes `name` (no cleanup, no
+    flush, as a power cut would). Unset, this is one dictionary lookup."""
+    target = os.environ.get(CRASH_ENV)
+    if not target:
+        return
+    point, _, nth = target.rpartition(":")
+    if point != name:
+        return
+    _crash_hits[name] = hits = _crash_hits.get(name, 0) + 1
+    if hits >= int(nth or 1):
+        log.warning("crash point %s reached (hit %d): SIGKILL", name, hits)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_worker(app: faust.App, *, loglevel: str = "INFO", quiet: bool = True) -> int:

@@ -14,25 +14,35 @@ Crash safety, or why no event id ever carries two different events
 -----------------------------------------------------------------
 Kafka offers no atomic write across the history topic, the table's changelog and the input
 offsets (Faust's exactly-once mode would, but it is the least exercised part of
-faust-streaming). Instead every batch goes in this order:
+faust-streaming). Re-deciding an input after a crash is not enough on its own: commands and
+results are two topics, and after a restart their records may reach a batch in another
+interleaving than before, so a second decision could differ from a first one whose events
+were already sent. So a decision is made durable before anything it says leaves the
+process, and each batch goes in this order:
 
 1. decide: each input is decided at a time taken from the input itself (its record
-   timestamp, never earlier than the execution's previous decision), so the same state and
-   the same input always give byte-identical events;
-2. send every history event and effect and wait until the broker has acknowledged all of
-   them;
-3. only then write the new states to the table (local RocksDB + changelog);
-4. Faust commits the input offsets later, after flushing the changelog writes.
+   timestamp, never earlier than the execution's previous decision);
+2. store: per table partition, an in-flight marker naming the batch and the executions it
+   is about to store, then each new state in one table value together with its outbox
+   (the records the decision sends: history events, tasks, child commands, the parent's
+   notification); wait until the changelog has acknowledged all of it;
+3. send the outboxes' records and wait until the broker has acknowledged them all;
+4. delete the markers; Faust commits the input offsets after the batch, flushing first.
 
-A crash before 3 leaves the table with the state from before the input; the input is read
-again (its offset was not committed) and decided again against that same state at that same
-time, which gives the same events with the same ids and contents, so history at worst holds
-an identical copy of an event (readers keep one per (execution id, event id)). A crash after
-3 but before 4 re-reads an input the stored state has already decided: each state records
-the offset of the last input it took from each topic (`StoredExecution.applied`), and such
-an input is skipped. Events are never lost: a state is stored only once its events are on
-the broker. The same argument covers the effects (a task may be sent twice; the engine
-ignores the result of an attempt that is no longer pending).
+A crash before 2 is acknowledged sent nothing and stored at most states that the marker
+lists. When the partition's next batch arrives (its inputs were not committed, so there is
+one), `_recover` sends again the outbox of every listed execution whose stored value carries
+that batch's id; an execution that still holds its older state sent nothing and its inputs
+are simply decided again. The listed states go to the changelog again first (the local
+store may hold writes the changelog never acknowledged). A crash in 3 or before the marker
+is deleted does the same: the records go out a second time, byte-identical (readers keep
+one per (execution id, event id); a task may run twice, and the engine ignores the result
+of an attempt that is no longer pending). Inputs read again after a crash are skipped when
+the stored state has taken them: each state records the offset of the last input it took
+from each topic (`StoredExecution.applied`). Events are never lost: the states that hold
+them are durable before they are sent, and a marker stays until they are acknowledged.
+
+`crash_point` names the places the crash tests kill the processor (LINKFLOW_CRASH_AT).
 
 Bad input never stops a partition: an undecodable or invalid record, or one the engine
 raises on, goes to `linkflow.dlq` with the reason and its source topic, partition and offset.
@@ -45,22 +55,25 @@ import dataclasses
 import logging
 import sys
 import time
+import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
 from faust.streams import _current_event
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from linkflow import metrics, settings, transport
 from linkflow.engine import Engine, EngineInput, ExecutionState, StartWorkflow
+from processors.continuity import Continuity, offsets_key
 from processors.definitions import DefinitionsFeed
 from processors.faust_app import (
     DEFAULT_STANDBY_REPLICAS,
+    crash_point,
     dead_letter,
     describe_topic,
     ensure_changelogs,
@@ -72,9 +85,11 @@ from processors.history_defaults import DEFAULT_BATCH_WITHIN, DEFAULT_MAX_BATCH
 from processors.history_records import (
     COMMANDS,
     RESULTS,
+    InFlight,
     Outgoing,
     Rejected,
     StoredExecution,
+    in_flight_key,
     outgoing,
     read_input,
 )
@@ -86,6 +101,8 @@ TABLE = "executions"
 # A start naming a workflow the feed has not loaded waits this long for the feed to reach
 # the end of linkflow.definitions (register-then-start from another process races it).
 DEFINITIONS_WAIT = 10.0
+STALL_WARNING = 10.0
+STALL_CHECK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -139,15 +156,63 @@ class HistoryProcessor:
         self.inputs = app.topic(*self._sources, key_type=bytes, value_type=bytes)
         self.dlq = app.topic(config.topic(transport.DLQ), key_type=bytes, value_type=bytes)
         app.agent(self.inputs, name=f"{config.app_id}.inputs")(self._consume)
+        # Partitions whose in-flight marker this process has looked at since the last
+        # rebalance, and what makes this process's batch ids unique.
+        self._recovered: set[int] = set()
+        self._instance = uuid.uuid4().hex[:12]
+        self._batches = 0
+        self.continuity = Continuity()
+        self._busy = 0  # batches in progress: a long batch is not a stall
+        app.timer(STALL_CHECK_INTERVAL)(self._check_stalls)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
 
     async def _consume(self, stream: faust.StreamT) -> None:
         async for batch in stream.take_events(self.config.max_batch, self.config.batch_within):
-            await self.handle_batch(batch)
+            self._busy += 1
+            try:
+                await self.handle_batch(batch)
+            finally:
+                self._busy -= 1
+
+    async def _check_stalls(self) -> None:
+        """Seek back input partitions whose records are on the broker but not arriving
+        (see `processors.continuity`); a partition that has had no batch since the
+        assignment counts too."""
+        consumer = self.app.consumer
+        if self._busy or self.app.rebalancing or not self.app.flow_control.is_active():
+            return
+        tps = [tp for tp in consumer.assignment() if tp.topic in self._sources]
+        if not tps:
+            return
+        _current_event.set(None)  # no event: the store looks in every partition it holds
+        for partition in {tp.partition for tp in tps}:
+            if not self.continuity.loaded(partition):
+                stored = self.table.get(offsets_key(partition))
+                self.continuity.load(partition, self._sources, stored)
+        ends = await consumer.highwaters(*tps)
+        highwaters = {(tp.topic, tp.partition): ends.get(tp) for tp in tps}
+        for (topic, partition), offset in self.continuity.stalled(
+            highwaters, time.monotonic()
+        ).items():
+            await consumer.seek(TP(topic, partition), offset)
 
     async def handle_batch(self, batch: Sequence[EventT]) -> None:
         started = time.perf_counter()
-        by_execution: dict[str, list[_Item]] = defaultdict(list)
+        anchors: dict[int, EventT] = {}  # one event per partition of the batch
         for event in batch:
+            anchors.setdefault(event.message.partition, event)
+        for partition, anchor in anchors.items():
+            if not self.continuity.loaded(partition):
+                _current_event.set(weakref.ref(anchor))
+                stored = self.table.get(offsets_key(partition))
+                self.continuity.load(partition, self._sources, stored)
+        verdict = self.continuity.filter(batch, _position, time.monotonic())
+        for (topic, partition), offset in verdict.seek.items():
+            await self.app.consumer.seek(TP(topic, partition), offset)
+
+        by_execution: dict[str, list[_Item]] = defaultdict(list)
+        for event in verdict.keep:
             message = event.message
             source = self._sources[message.topic]
             inp = read_input(source, message.key, message.value)
@@ -157,22 +222,101 @@ class HistoryProcessor:
             now_ms = round(message.timestamp * 1000) if message.timestamp else 0
             by_execution[inp.execution_id].append(_Item(event, source, message.offset, now_ms, inp))
 
-        decided: list[tuple[str, StoredExecution, EventT]] = []
+        for partition, anchor in anchors.items():
+            if partition not in self._recovered:
+                await self._recover(anchor)
+
+        by_partition: dict[int, list[tuple[str, StoredExecution, EventT]]] = defaultdict(list)
         sends: list[Outgoing] = []
         for execution_id, items in by_execution.items():
             stored, records = await self._decide_execution(execution_id, items)
             if records:
                 sends.extend(records)
-                decided.append((execution_id, stored, items[-1].event))
+                stored.outbox = records
+                event = items[-1].event
+                by_partition[event.message.partition].append((execution_id, stored, event))
 
-        # Step 2 of the module docstring: every record acknowledged before any state moves.
-        await self._send_all(sends)
-        for execution_id, stored, event in decided:
-            # The table writes to the changelog partition of the current event; a batch
-            # mixes partitions, so name one of this execution's own events.
-            _current_event.set(weakref.ref(event))
-            self.table[execution_id.encode()] = stored.to_bytes()
+        # Steps 2 and 3 of the module docstring: the marker and the states (with their
+        # outboxes) acknowledged by the changelog, then the records, then the marker goes.
+        self._batches += 1
+        batch_id = f"{self._instance}:{self._batches}"
+        writes: list[Awaitable[Any]] = [
+            self._put(anchor, offsets_key(partition), self.continuity.stored(partition))
+            for partition, anchor in anchors.items()
+        ]
+        for partition, entries in by_partition.items():
+            marker = InFlight(batch_id, tuple(e[0] for e in entries))
+            key = in_flight_key(partition)
+            writes.append(self._put(anchors[partition], key, marker.to_bytes()))
+            for execution_id, stored, event in entries:
+                stored.outbox_batch = batch_id
+                writes.append(self._put(event, execution_id.encode(), stored.to_bytes()))
+        await _patiently(asyncio.gather(*writes), "the changelog's acknowledgements", len(batch))
+        if not sends:
+            return
+        crash_point("history.after_store")
+        await _patiently(self._send_all(sends), "the records' acknowledgements", len(batch))
+        crash_point("history.after_send")
+        for partition in by_partition:
+            _current_event.set(weakref.ref(anchors[partition]))
+            del self.table[in_flight_key(partition)]
         metrics.PROCESSOR_BATCH_SECONDS.labels("history").observe(time.perf_counter() - started)
+
+    def _put(self, event: EventT, key: bytes, value: bytes) -> Awaitable[Any]:
+        """Write `key` to the store and changelog partition of `event`; the changelog send,
+        to await its acknowledgement (a table assignment would drop it)."""
+        _current_event.set(weakref.ref(event))
+        sent = self.table.send_changelog(event.message.partition, key, value)
+        self.table.data[key] = value
+        return sent
+
+    async def _recover(self, anchor: EventT) -> None:
+        """Send again what a crashed batch stored but may not have sent (see `InFlight`)."""
+        partition = anchor.message.partition
+        _current_event.set(weakref.ref(anchor))
+        data = self.table.get(in_flight_key(partition))
+        if data is not None:
+            marker = InFlight.from_bytes(data)
+            records: list[Outgoing] = []
+            writes: list[Awaitable[Any]] = []
+            for execution_id in marker.executions:
+                key = execution_id.encode()
+                value = self.table.get(key)
+                if value is None:
+                    continue
+                batch_id, outbox = StoredExecution.outbox_of(value)
+                if batch_id == marker.batch:
+                    records.extend(outbox)
+                    # The crash may have come before the changelog had it (the local store
+                    # has it all the same): write it again so another instance restoring
+                    # this partition sees the state whose events are about to go out.
+                    writes.append(self._put(anchor, key, value))
+            await asyncio.gather(*writes)
+            log.warning(
+                "partition %d: sending again %d records of %d executions from an "
+                "unfinished batch %s",
+                partition,
+                len(records),
+                len(marker.executions),
+                marker.batch,
+            )
+            await self._send_all(records)
+            _current_event.set(weakref.ref(anchor))
+            del self.table[in_flight_key(partition)]
+        else:
+            log.info("partition %d: first batch since the assignment", partition)
+        self._recovered.add(partition)
+
+    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
+        # Another instance may own a partition meanwhile: read its marker and offsets again.
+        self._recovered.clear()
+        self.continuity.forget()
+
+    async def _on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
+        self._recovered.clear()
+        self.continuity.forget()
+        mine = sorted({tp.partition for tp in assigned if tp.topic in self._sources})
+        log.info("input partitions assigned to this instance: %s", mine)
 
     async def _decide_execution(
         self, execution_id: str, items: list[_Item]
@@ -268,6 +412,25 @@ class HistoryProcessor:
                 metrics.EXECUTIONS_COMPLETED.labels(state.workflow_id, state.status).inc()
                 seconds = max(0, event.timestamp_ms - state.started_at_ms) / 1000
                 metrics.EXECUTION_DURATION.labels(state.workflow_id, state.status).observe(seconds)
+
+
+async def _patiently(awaitable: Awaitable[Any], what: str, inputs: int) -> None:
+    """Await `awaitable`, saying so in the log every STALL_WARNING seconds it takes: a batch
+    that waits on the broker holds up its partitions, and that should show."""
+    task = asyncio.ensure_future(awaitable)
+    waited = 0.0
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=STALL_WARNING)
+        if done:
+            task.result()
+            return
+        waited += STALL_WARNING
+        log.warning("a batch of %d inputs has waited %.0f s for %s", inputs, waited, what)
+
+
+def _position(event: EventT) -> tuple[str, int, int]:
+    message = event.message
+    return message.topic, message.partition, message.offset
 
 
 def build(config: HistoryConfig) -> HistoryProcessor:

@@ -7,6 +7,7 @@ engine can be unit-tested without a broker.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,24 @@ def read_input(source: str, key: bytes | None, value: bytes | None) -> EngineInp
     return inp
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str  # without the deployment's prefix
+    key: bytes
+    value: bytes
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "topic": self.topic,
+            "key": base64.b64encode(self.key).decode(),
+            "value": base64.b64encode(self.value).decode(),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, str]) -> Outgoing:
+        return cls(raw["topic"], base64.b64decode(raw["key"]), base64.b64decode(raw["value"]))
+
+
 @dataclass(slots=True)
 class StoredExecution:
     """One table value: the engine state, plus what makes reprocessing safe.
@@ -84,18 +103,29 @@ class StoredExecution:
     `applied` maps a source (commands, results) to the offset of the last record of it that
     was decided into this state: a record at or below it was already decided and its events
     already written. `now_ms` is the last decision's time; decision times never go back.
+    `outbox` holds the records the state's last decisions send, stored in the same value
+    as the state so that a state is never on disk without them; `outbox_batch` names the
+    batch that wrote them (see `InFlight`).
     """
 
     state: ExecutionState
     applied: dict[str, int] = field(default_factory=dict)
     now_ms: int = 0
+    outbox: list[Outgoing] = field(default_factory=list)
+    outbox_batch: str = ""
 
     def already_applied(self, source: str, offset: int) -> bool:
         return offset <= self.applied.get(source, -1)
 
     def to_bytes(self) -> bytes:
         return json.dumps(
-            {"state": self.state.to_dict(), "applied": self.applied, "now_ms": self.now_ms},
+            {
+                "state": self.state.to_dict(),
+                "applied": self.applied,
+                "now_ms": self.now_ms,
+                "outbox": [r.to_dict() for r in self.outbox],
+                "outbox_batch": self.outbox_batch,
+            },
             separators=(",", ":"),
         ).encode()
 
@@ -106,14 +136,47 @@ class StoredExecution:
             state=ExecutionState.from_dict(raw["state"], plans),
             applied={str(k): int(v) for k, v in raw["applied"].items()},
             now_ms=int(raw["now_ms"]),
+            outbox=[Outgoing.from_dict(r) for r in raw.get("outbox", ())],
+            outbox_batch=str(raw.get("outbox_batch", "")),
         )
+
+    @staticmethod
+    def outbox_of(data: bytes) -> tuple[str, list[Outgoing]]:
+        """The batch and records of a stored value's outbox, without rebuilding the state."""
+        raw = json.loads(data)
+        return str(raw.get("outbox_batch", "")), [
+            Outgoing.from_dict(r) for r in raw.get("outbox", ())
+        ]
+
+
+# Table keys of the in-flight markers; execution ids never start with a NUL byte.
+IN_FLIGHT_PREFIX = b"\x00in-flight:"
+
+
+def in_flight_key(partition: int) -> bytes:
+    return IN_FLIGHT_PREFIX + str(partition).encode()
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
-    topic: str  # without the deployment's prefix
-    key: bytes
-    value: bytes
+class InFlight:
+    """The marker a batch writes to each table partition before its states: which
+    executions of that partition it is about to store with an outbox. While the marker is
+    in the table, the records of those outboxes may not have reached the broker; it is
+    deleted once they have. A processor that finds one (after a crash) sends again the
+    outboxes of the listed executions whose `outbox_batch` is the marker's batch: an
+    execution still holding an older state was not stored by that batch and its inputs
+    are decided again."""
+
+    batch: str
+    executions: tuple[str, ...]
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"batch": self.batch, "executions": list(self.executions)}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> InFlight:
+        raw = json.loads(data)
+        return cls(str(raw["batch"]), tuple(str(e) for e in raw["executions"]))
 
 
 def outgoing(
@@ -167,11 +230,14 @@ def _sent(message: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
 
 __all__ = [
     "COMMANDS",
+    "IN_FLIGHT_PREFIX",
     "RESULTS",
     "EncodeError",
+    "InFlight",
     "Outgoing",
     "Rejected",
     "StoredExecution",
+    "in_flight_key",
     "outgoing",
     "read_input",
 ]

@@ -7,13 +7,24 @@ from typing import Any
 
 from linkflow.codec import encode_definition
 from linkflow.model import validate_document
+from linkflow.queues import missing_task_queues
+from linkflow.worker.registry import installed_node_types
 
 
 def validate_definition(doc: Any) -> list[dict[str, Any]]:
-    """Every problem in `doc` as JSON objects; empty when the definition is valid."""
+    """Every problem in `doc` as JSON objects; empty when the definition is valid. Node
+    types added through the `linkflow.nodes` entry points are known."""
     return [
         {"message": p.message, "node_id": p.node_id, "edge": p.edge, "field": p.field}
-        for p in validate_document(doc)
+        for p in validate_document(doc, installed_node_types())
+    ]
+
+
+def task_queue_problems(doc: Any, topics: set[str]) -> list[dict[str, Any]]:
+    """`validate_definition`'s form of the problems of `missing_task_queues`."""
+    return [
+        {"message": p.message, "node_id": p.node_id, "edge": p.edge, "field": p.field}
+        for p in missing_task_queues(doc, topics)
     ]
 
 

@@ -13,7 +13,12 @@ from linkflow import transport
 from linkflow.api import queries, views
 from linkflow.api.bodies import read_json
 from linkflow.api.context import ApiContext, context
-from linkflow.api.definitions import definition_key, encode_definition_record, validate_definition
+from linkflow.api.definitions import (
+    definition_key,
+    encode_definition_record,
+    task_queue_problems,
+    validate_definition,
+)
 from linkflow.api.errors import ApiError, bad_parameter, json_response, not_found, unavailable
 from linkflow.api.metrics import COMMANDS
 from linkflow.api.pagination import b64url_decode, b64url_encode
@@ -28,6 +33,12 @@ async def register_workflow(request: web.Request) -> web.Response:
     reject_unknown(request.query, ())
     doc = await read_json(request)
     problems = validate_definition(doc)
+    if not problems:
+        try:
+            topics = await ctx.publisher.topics(ctx.config.probe_timeout_seconds)
+        except Exception as exc:  # KafkaException, or metadata that did not come in time
+            raise unavailable("kafka", exc) from exc
+        problems = task_queue_problems(doc, topics)
     if problems:
         raise ApiError(
             422,

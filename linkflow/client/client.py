@@ -62,7 +62,9 @@ class Client:
     # -- definitions -----------------------------------------------------------------
     def register(self, definition: Mapping[str, Any] | str | Path) -> tuple[str, int]:
         """Validate and publish a definition; raises linkflow.model.DefinitionError."""
-        from linkflow.model import decode_document, load_definition
+        from linkflow.model import DefinitionError, decode_document, load_definition
+        from linkflow.queues import missing_task_queues
+        from linkflow.worker.registry import installed_node_types
 
         if isinstance(definition, Path):
             doc = decode_document(definition.read_text())
@@ -70,7 +72,12 @@ class Client:
             doc = decode_document(definition)
         else:
             doc = dict(definition)
-        parsed = load_definition(doc)  # raises with every problem named
+        # Raises with every problem named; node types of installed plugins are known.
+        parsed = load_definition(doc, installed_node_types())
+        topics = set(self._producer.list_topics(timeout=10).topics)
+        missing = missing_task_queues(doc, topics, self.topic_prefix)
+        if missing:
+            raise DefinitionError(missing, parsed.id)
         record = {
             "definition_type": "WorkflowDefinition",
             "id": parsed.id,

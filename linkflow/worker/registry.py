@@ -23,6 +23,7 @@ every @activity-decorated handler imported so far, and the entry points.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -32,6 +33,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any, TypeVar
 
+from linkflow.model.node_types import NodeTypeRegistry, default_registry
 from linkflow.worker.context import ActivityContext
 
 ENTRY_POINT_GROUP = "linkflow.nodes"
@@ -221,3 +223,28 @@ def build_registry(
         registry.load_entry_points()
     registry.update(DECORATED)
     return registry
+
+
+def node_types(handlers: HandlerRegistry | None = None) -> NodeTypeRegistry:
+    """The model's node types plus an activity type for every handler it does not know.
+
+    This is what registration validates against and what the processors plan with, so a
+    node type a user adds through the `linkflow.nodes` entry points (or @activity) is
+    accepted as soon as the package is installed beside the API and the processors, with
+    its handler's config schema. Core types keep the model's richer declarations.
+    """
+    registry = default_registry().copy()
+    for spec in handlers if handlers is not None else build_registry():
+        if spec.node_type not in registry:
+            registry.register_activity(
+                spec.node_type,
+                spec.config_schema,
+                description=f"activity from {spec.source or spec.qualname}",
+            )
+    return registry
+
+
+@functools.cache
+def installed_node_types() -> NodeTypeRegistry:
+    """`node_types()` of the installed handlers, built once per process."""
+    return node_types()

@@ -192,3 +192,26 @@ async def test_definitions_published_by_other_producers_appear(
     assert (await response.json())["versions"][0]["definition"] == doc
     start = await client.post("/v1/executions", json={"workflow_id": workflow_id})
     assert start.status == 202
+
+
+async def test_a_task_queue_without_a_topic_is_422_naming_the_node(client: Client) -> None:
+    queue = unique("nowhere")
+    doc = {
+        "id": unique("wf-queue"),
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "fine", "type": "noop"},
+            {"id": "lost", "type": "noop", "task_queue": queue},
+        ],
+        "edges": [
+            {"source": "start", "target": "fine"},
+            {"source": "fine", "target": "lost"},
+        ],
+    }
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 422
+    problems = (await response.json())["error"]["problems"]
+    assert [(p["node_id"], p["field"]) for p in problems] == [("lost", "task_queue")]
+    assert f"linkflow.tasks.{queue}" in problems[0]["message"]
+    assert (await client.get(f"/v1/workflows/{doc['id']}")).status == 404

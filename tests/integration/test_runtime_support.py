@@ -31,14 +31,17 @@ OUTCOME_TIMEOUT = 90.0
 class Process:
     """One LinkFlow command as a child process, output to a log file."""
 
-    def __init__(self, name: str, args: list[str], log: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.args = args
         self.log = log
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Process:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, *self.args], cwd=ROOT, stdout=out, stderr=out, env=env
@@ -65,6 +68,11 @@ class Process:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def _state(proc: Process) -> str:
+    code = None if proc.proc is None else proc.proc.poll()
+    return "running" if code is None else f"exit status {code}"
+
+
 @dataclass
 class Runtime:
     topics: Topics
@@ -76,15 +84,23 @@ class Runtime:
     def prefix(self) -> str:
         return self.topics.prefix
 
-    def _add(self, name: str, args: list[str]) -> Process:
+    def _add(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Process:
         old = self.processes.get(name)
         if old is not None and old.alive():
             raise AssertionError(f"{name} is already running")
-        proc = Process(name, args, self.workdir / f"{name}.log").start()
+        proc = Process(name, args, self.workdir / f"{name}.log", env).start()
         self.processes[name] = proc
         return proc
 
-    def start_engine(self, name: str = "engine", *extra: str) -> Process:
+    def start_engine(
+        self,
+        name: str = "engine",
+        *extra: str,
+        datadir: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Process:
+        """A history processor; `datadir` names another's local store to reuse (a restart in
+        place), by default its own."""
         return self._add(
             name,
             [
@@ -95,16 +111,17 @@ class Runtime:
                 "--app-id",
                 f"{self.prefix}history",
                 "--datadir",
-                str(self.workdir / f"{name}-data"),
+                str(self.workdir / f"{datadir or name}-data"),
                 "--topic-prefix",
                 self.prefix,
                 "--session-timeout",
                 "10",
                 *extra,
             ],
+            env,
         )
 
-    def start_timers(self, name: str = "timers") -> Process:
+    def start_timers(self, name: str = "timers", datadir: str | None = None) -> Process:
         return self._add(
             name,
             [
@@ -115,7 +132,7 @@ class Runtime:
                 "--app-id",
                 f"{self.prefix}timers",
                 "--datadir",
-                str(self.workdir / f"{name}-data"),
+                str(self.workdir / f"{datadir or name}-data"),
                 "--topic-prefix",
                 self.prefix,
                 "--session-timeout",
@@ -161,7 +178,8 @@ class Runtime:
 
     def logs(self) -> str:
         return "\n".join(
-            f"----- {p.name} -----\n{p.log_text()[-3000:]}" for p in self.processes.values()
+            f"----- {p.name} ({_state(p)}) -----\n{p.log_text()[-3000:]}"
+            for p in self.processes.values()
         )
 
     def register(self, definition: dict[str, Any]) -> None:

@@ -212,3 +212,45 @@ def test_core_handlers_declare_valid_config_schemas_the_model_knows() -> None:
         assert registry.config_schemas()[node_type] == schema
         # The definition model schedules these as activities on a worker.
         assert model.get(node_type).kind is NodeKind.ACTIVITY
+
+
+def test_a_plugin_node_type_is_valid_in_definitions_with_its_config_schema(plugin: Any) -> None:
+    from linkflow.model import validate_document
+    from linkflow.worker.registry import node_types
+
+    node = _unique("greet")
+    plugin(
+        """
+        async def greet(ctx, config):
+            return {"hello": config["name"]}
+
+        greet.CONFIG_SCHEMA = {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        }
+        """,
+        {node: "{module}:greet"},
+    )
+
+    def definition(config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": "greeting",
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "hi", "type": node, "config": config},
+            ],
+            "edges": [{"source": "start", "target": "hi"}],
+        }
+
+    # Without the plugin's handlers the type is unknown; with them, it is an activity.
+    assert any("unknown node type" in p.message for p in validate_document(definition({})))
+    types = node_types()
+    assert types.get(node).kind is NodeKind.ACTIVITY
+    assert validate_document(definition({"name": "Ada"}), types) == []
+    problems = validate_document(definition({"nom": "Ada"}), types)
+    assert problems and all(p.node_id == "hi" for p in problems)
+    # Core types keep the model's declarations (handles, schemas) rather than the handler's.
+    assert types.get("http") == default_registry().get("http")

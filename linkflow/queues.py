@@ -1,0 +1,39 @@
+"""The task queues a workflow definition sends activities to, and which of them have no
+topic: checked at registration, because a task for a queue without a topic has nowhere to
+go (the history processor could not send it, and no worker could ever take it)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from linkflow import transport
+from linkflow.model import NodeKind, Problem, build_plan, load_definition
+from linkflow.model.definition import DEFAULT_TASK_QUEUE
+from linkflow.worker.registry import installed_node_types
+
+
+def task_queues(doc: Any) -> dict[str, list[str]]:
+    """Task queue -> the activity nodes of a valid definition that run on it."""
+    registry = installed_node_types()
+    plan = build_plan(load_definition(doc, registry), registry)
+    queues: dict[str, list[str]] = defaultdict(list)
+    for node in plan.nodes.values():
+        if node.kind is NodeKind.ACTIVITY:
+            queues[node.task_queue or DEFAULT_TASK_QUEUE].append(node.id)
+    return dict(queues)
+
+
+def missing_task_queues(doc: Any, topics: set[str], prefix: str = "") -> list[Problem]:
+    """A problem naming each activity node whose task queue has no topic in `topics`."""
+    problems = []
+    for queue, node_ids in sorted(task_queues(doc).items()):
+        topic = prefix + transport.task_topic(queue)
+        if topic in topics:
+            continue
+        message = (
+            f"task queue {queue!r} has no topic {topic}: add the queue to topics/ and run "
+            "`linkflow topics apply`, or use an existing queue"
+        )
+        problems.extend(Problem(message, node_id=n, field="task_queue") for n in sorted(node_ids))
+    return problems
