@@ -42,6 +42,11 @@ the stored state has taken them: each state records the offset of the last input
 from each topic (`StoredExecution.applied`). Events are never lost: the states that hold
 them are durable before they are sent, and a marker stays until they are acknowledged.
 
+Inputs are never skipped either: the processor keeps its own offsets of every input
+partition in the table, written with each batch, and seeks back when records arrive out of
+order or sit on the broker unprocessed (`processors.continuity`), because faust-streaming
+0.15.3 can drop records and commit past them around rebalances.
+
 `crash_point` names the places the crash tests kill the processor (LINKFLOW_CRASH_AT).
 
 Bad input never stops a partition: an undecodable or invalid record, or one the engine
