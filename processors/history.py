@@ -352,6 +352,15 @@ class HistoryProcessor:
                     del items[index]
                     break
                 if decision.state is None:  # not a start, and no such execution
+                    await self._dead_letter(
+                        item.event,
+                        Rejected(
+                            "unknown_execution",
+                            f"{type(item.inp).__name__} for execution {execution_id!r}, "
+                            "which was never started",
+                            "UnknownExecution",
+                        ),
+                    )
                     continue
                 stored.state = decision.state
                 stored.applied[item.source] = item.offset

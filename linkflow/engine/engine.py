@@ -39,10 +39,11 @@ class Engine:
         self.env: Mapping[str, str] = MappingProxyType(dict(env)) if env else _NO_ENV
 
     def decide(self, state: ExecutionState | None, inp: EngineInput, now_ms: int) -> Decision:
-        if state is None:
+        if state is None or state.last_event_id == 0:  # never started: no event yet
             if not isinstance(inp, StartWorkflow):
                 return Decision(None, ignored="unknown execution")
-            state = ExecutionState(execution_id=inp.execution_id, plans=self.plans)
+            if state is None:
+                state = ExecutionState(execution_id=inp.execution_id, plans=self.plans)
         elif state.is_closed and not isinstance(inp, StartWorkflow):
             return Decision(state, ignored="execution closed")
         ctx = DecisionContext(state, now_ms, self.env, self.plans)

@@ -333,14 +333,31 @@ def test_bad_commands_go_to_the_dead_letter_topic_and_processing_goes_on(
         }
     )
     producer.produce(topic, key=b"mismatch", value=wrong_key)
+    # Well formed, but for an execution nobody started: nothing to apply it to.
+    producer.produce(
+        topic,
+        key=b"never-started",
+        value=encode_command(
+            {
+                "execution_id": "never-started",
+                "sent_at_ms": 0,
+                "input_type": "SignalWorkflow",
+                "request_id": "r2",
+                "signal_name": "go",
+                "payload": None,
+            }
+        ),
+    )
     producer.flush(10)
     wf = unique_id("after-garbage")
     rt.register(linear(wf, ["noop"]))
     assert rt.run(wf, {}).status == "completed"
-    records = read_dead_letters(rt.topics, lambda found: len(found) >= 2, 60)
-    letters = [read_dead_letter_headers(r.headers()) for r in records]
-    reasons = {info.reason for info in letters}
-    assert "wrong_key" in reasons
-    assert reasons - {"wrong_key"}, reasons  # the undecodable one, with its decode reason
-    assert {info.topic for info in letters} == {topic}
-    assert {r.key() for r in records} == {b"garbage", b"mismatch"}  # unchanged
+    records = read_dead_letters(rt.topics, lambda found: len(found) >= 3, 60)
+    letters = {r.key(): read_dead_letter_headers(r.headers()) for r in records}
+    assert set(letters) == {b"garbage", b"mismatch", b"never-started"}  # keys unchanged
+    assert letters[b"mismatch"].reason == "wrong_key"
+    assert letters[b"never-started"].reason == "unknown_execution"
+    assert "never started" in letters[b"never-started"].detail
+    # The undecodable one, with its decode reason.
+    assert letters[b"garbage"].reason not in ("wrong_key", "unknown_execution")
+    assert {info.topic for info in letters.values()} == {topic}

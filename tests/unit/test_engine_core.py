@@ -153,6 +153,14 @@ def test_inputs_for_unknown_or_closed_executions_are_ignored() -> None:
         ).ignored
         == "unknown execution"
     )
+    # A state with no event yet (what a processor holds before the start) is no execution:
+    # a signal must not open a history with WorkflowExecutionSignaled as its event 1.
+    blank = ExecutionState("x", plans=engine.plans)
+    decision = engine.decide(
+        blank, SignalWorkflow(request_id="r", execution_id="x", signal_name="s"), 1
+    )
+    assert decision.state is None and not decision.events
+    assert decision.ignored == "unknown execution"
     state = start(engine).state
     for activity in "abc":
         engine.decide(
