@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.api",
     "linkflow.cli.workflows",
     "linkflow.cli.executions",
+    "linkflow.cli.dlq",
 )
 
 

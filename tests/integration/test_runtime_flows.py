@@ -3,6 +3,7 @@ as child processes, driven through the client SDK."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from test_runtime_support import (
 )
 from test_timers_support import read_dead_letters
 
+from linkflow.cli.main import main
 from linkflow.codec import encode_command
 from linkflow.dlq import read_dead_letter_headers
 
@@ -317,7 +319,7 @@ def test_idempotent_start(rt: Runtime) -> None:
 
 
 def test_bad_commands_go_to_the_dead_letter_topic_and_processing_goes_on(
-    rt: Runtime,
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
 ) -> None:
     topic = rt.prefix + "linkflow.commands"
     producer = rt.client._producer
@@ -361,3 +363,23 @@ def test_bad_commands_go_to_the_dead_letter_topic_and_processing_goes_on(
     # The undecodable one, with its decode reason.
     assert letters[b"garbage"].reason not in ("wrong_key", "unknown_execution")
     assert {info.topic for info in letters.values()} == {topic}
+
+    # `linkflow dlq list` shows them with reason and source; `requeue` sends one back to
+    # its source topic, where (still never started) it is dead-lettered once more.
+    cli = ["--bootstrap-servers", rt.topics.bootstrap, "--topic-prefix", rt.prefix]
+    capsys.readouterr()
+    assert main(["dlq", "list", "--json", *cli]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_key = {item["key"]: item for item in listed}
+    assert by_key["never-started"]["reason"] == "unknown_execution"
+    assert by_key["mismatch"]["source"]["topic"] == topic
+    assert main(["dlq", "list", *cli]) == 0
+    table = capsys.readouterr().out
+    assert "unknown_execution" in table and "wrong_key" in table
+    assert main(["dlq", "requeue", by_key["never-started"]["ref"], *cli]) == 0
+    assert "1 record(s) requeued" in capsys.readouterr().out
+    again = read_dead_letters(
+        rt.topics, lambda found: sum(r.key() == b"never-started" for r in found) >= 2, 60
+    )
+    assert sum(r.key() == b"never-started" for r in again) == 2
+    assert main(["dlq", "requeue", "9:999999", *cli]) == 1
