@@ -5,18 +5,19 @@ go (the history processor could not send it, and no worker could ever take it)."
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from linkflow import transport
-from linkflow.model import NodeKind, Problem, build_plan, load_definition
+from linkflow.model import NodeKind, NodeTypeRegistry, Problem, WorkflowDefinition, build_plan
 from linkflow.model.definition import DEFAULT_TASK_QUEUE
 from linkflow.worker.registry import installed_node_types
 
 
-def task_queues(doc: Any) -> dict[str, list[str]]:
-    """Task queue -> the activity nodes of a valid definition that run on it."""
-    registry = installed_node_types()
-    plan = build_plan(load_definition(doc, registry), registry)
+def task_queues(
+    definition: WorkflowDefinition, registry: NodeTypeRegistry | None = None
+) -> dict[str, list[str]]:
+    """Task queue -> the activity nodes of a valid definition that run on it (the plan
+    decides a node's queue: its own, its type's, the workflow's, or the default)."""
+    plan = build_plan(definition, registry or installed_node_types())
     queues: dict[str, list[str]] = defaultdict(list)
     for node in plan.nodes.values():
         if node.kind is NodeKind.ACTIVITY:
@@ -24,10 +25,12 @@ def task_queues(doc: Any) -> dict[str, list[str]]:
     return dict(queues)
 
 
-def missing_task_queues(doc: Any, topics: set[str], prefix: str = "") -> list[Problem]:
+def missing_task_queues(
+    definition: WorkflowDefinition, topics: set[str], prefix: str = ""
+) -> list[Problem]:
     """A problem naming each activity node whose task queue has no topic in `topics`."""
     problems = []
-    for queue, node_ids in sorted(task_queues(doc).items()):
+    for queue, node_ids in sorted(task_queues(definition).items()):
         topic = prefix + transport.task_topic(queue)
         if topic in topics:
             continue

@@ -224,21 +224,19 @@ async def dead_letter(
 
 
 CRASH_ENV = "LINKFLOW_CRASH_AT"
+# Read once: the crash tests set it in the environment of the process they start.
+_CRASH_POINT, _, _CRASH_NTH = os.environ.get(CRASH_ENV, "").rpartition(":")
 _crash_hits: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
     """A fault-injection point for the crash tests: with LINKFLOW_CRASH_AT=<name>:<n> the
     process kills itself with SIGKILL the n-th time it passes `name` (no cleanup, no
-    flush, as a power cut would). Unset, this is one dictionary lookup."""
-    target = os.environ.get(CRASH_ENV)
-    if not target:
-        return
-    point, _, nth = target.rpartition(":")
-    if point != name:
+    flush, as a power cut would). Unset, this is one string comparison."""
+    if name != _CRASH_POINT:
         return
     _crash_hits[name] = hits = _crash_hits.get(name, 0) + 1
-    if hits >= int(nth or 1):
+    if hits >= int(_CRASH_NTH or 1):
         log.warning("crash point %s reached (hit %d): SIGKILL", name, hits)
         os.kill(os.getpid(), signal.SIGKILL)
 

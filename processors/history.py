@@ -190,11 +190,8 @@ class HistoryProcessor:
         tps = [tp for tp in consumer.assignment() if tp.topic in self._sources]
         if not tps:
             return
-        _current_event.set(None)  # no event: the store looks in every partition it holds
         for partition in {tp.partition for tp in tps}:
-            if not self.continuity.loaded(partition):
-                stored = self.table.get(offsets_key(partition))
-                self.continuity.load(partition, self._sources, stored)
+            self._load_offsets(partition, None)
         ends = await consumer.highwaters(*tps)
         highwaters = {(tp.topic, tp.partition): ends.get(tp) for tp in tps}
         for (topic, partition), offset in self.continuity.stalled(
@@ -202,16 +199,22 @@ class HistoryProcessor:
         ).items():
             await consumer.seek(TP(topic, partition), offset)
 
+    def _load_offsets(self, partition: int, anchor: EventT | None) -> None:
+        """Read the stored input offsets of `partition` once per assignment; with no
+        `anchor` event the store looks in every partition it holds."""
+        if self.continuity.loaded(partition):
+            return
+        _current_event.set(weakref.ref(anchor) if anchor is not None else None)
+        stored = self.table.get(offsets_key(partition))
+        self.continuity.load(partition, self._sources, stored)
+
     async def handle_batch(self, batch: Sequence[EventT]) -> None:
         started = time.perf_counter()
         anchors: dict[int, EventT] = {}  # one event per partition of the batch
         for event in batch:
             anchors.setdefault(event.message.partition, event)
         for partition, anchor in anchors.items():
-            if not self.continuity.loaded(partition):
-                _current_event.set(weakref.ref(anchor))
-                stored = self.table.get(offsets_key(partition))
-                self.continuity.load(partition, self._sources, stored)
+            self._load_offsets(partition, anchor)
         verdict = self.continuity.filter(batch, _position, time.monotonic())
         for (topic, partition), offset in verdict.seek.items():
             await self.app.consumer.seek(TP(topic, partition), offset)

@@ -132,21 +132,24 @@ class StoredExecution:
     @classmethod
     def from_bytes(cls, data: bytes, plans: PlanSource) -> StoredExecution:
         raw = json.loads(data)
+        batch, outbox = _outbox(raw)
         return cls(
             state=ExecutionState.from_dict(raw["state"], plans),
             applied={str(k): int(v) for k, v in raw["applied"].items()},
             now_ms=int(raw["now_ms"]),
-            outbox=[Outgoing.from_dict(r) for r in raw.get("outbox", ())],
-            outbox_batch=str(raw.get("outbox_batch", "")),
+            outbox=outbox,
+            outbox_batch=batch,
         )
 
     @staticmethod
     def outbox_of(data: bytes) -> tuple[str, list[Outgoing]]:
         """The batch and records of a stored value's outbox, without rebuilding the state."""
-        raw = json.loads(data)
-        return str(raw.get("outbox_batch", "")), [
-            Outgoing.from_dict(r) for r in raw.get("outbox", ())
-        ]
+        return _outbox(json.loads(data))
+
+
+def _outbox(raw: Mapping[str, Any]) -> tuple[str, list[Outgoing]]:
+    # Values stored before outboxes existed have none.
+    return str(raw.get("outbox_batch", "")), [Outgoing.from_dict(r) for r in raw.get("outbox", ())]
 
 
 # Table keys of the in-flight markers; execution ids never start with a NUL byte.

@@ -16,8 +16,8 @@ from linkflow.api.context import ApiContext, context
 from linkflow.api.definitions import (
     definition_key,
     encode_definition_record,
+    parse_definition,
     task_queue_problems,
-    validate_definition,
 )
 from linkflow.api.errors import ApiError, bad_parameter, json_response, not_found, unavailable
 from linkflow.api.metrics import COMMANDS
@@ -32,13 +32,13 @@ async def register_workflow(request: web.Request) -> web.Response:
     ctx = context(request)
     reject_unknown(request.query, ())
     doc = await read_json(request)
-    problems = validate_definition(doc)
-    if not problems:
+    definition, problems = parse_definition(doc)
+    if definition is not None:
         try:
             topics = await ctx.publisher.topics(ctx.config.probe_timeout_seconds)
         except Exception as exc:  # KafkaException, or metadata that did not come in time
             raise unavailable("kafka", exc) from exc
-        problems = task_queue_problems(doc, topics)
+        problems = task_queue_problems(definition, topics)
     if problems:
         raise ApiError(
             422,

@@ -75,7 +75,7 @@ class Client:
         # Raises with every problem named; node types of installed plugins are known.
         parsed = load_definition(doc, installed_node_types())
         topics = set(self._producer.list_topics(timeout=10).topics)
-        missing = missing_task_queues(doc, topics, self.topic_prefix)
+        missing = missing_task_queues(parsed, topics, self.topic_prefix)
         if missing:
             raise DefinitionError(missing, parsed.id)
         record = {

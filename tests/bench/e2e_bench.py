@@ -99,6 +99,7 @@ class HistoryReader:
         self.records = 0
         self.decode_errors = 0
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # notified on every terminal event
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="history-reader", daemon=True)
 
@@ -115,6 +116,16 @@ class HistoryReader:
     def get(self, execution_id: str) -> Seen | None:
         with self._lock:
             return self.seen.get(execution_id)
+
+    def wait_ended(self, ids: set[str], seconds: float) -> set[str]:
+        """Those of `ids` without a terminal event after waiting up to `seconds` for them."""
+
+        def pending() -> set[str]:
+            return {e for e in ids if (s := self.seen.get(e)) is None or s.terminal_at is None}
+
+        with self._ended:
+            self._ended.wait_for(lambda: not pending(), seconds)
+            return pending()
 
     def _run(self) -> None:
         consumer = self.consumer
@@ -153,6 +164,7 @@ class HistoryReader:
                         seen.terminal_at = read_at
                         seen.terminal_ts_ms = msg.timestamp()[1]
                         seen.status = TERMINAL_EVENTS[event_type]
+                        self._ended.notify_all()
 
 
 @dataclass
@@ -199,10 +211,10 @@ def run_mode(
     deadline = time.monotonic() + timeout
     pending = set(ids)
     while pending and time.monotonic() < deadline:
-        pending = {e for e in pending if (s := reader.get(e)) is None or s.terminal_at is None}
+        # Wake on terminal events; look at the processes at least once a second.
+        pending = reader.wait_ended(pending, min(1.0, max(0.0, deadline - time.monotonic())))
         if pending:
             rt.check_alive()
-            time.sleep(0.05)
     seen = {}
     for e in ids:
         s = reader.get(e)

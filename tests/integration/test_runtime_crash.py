@@ -247,21 +247,7 @@ def test_timers_processor_sigkill_with_waits_pending(rt: Runtime) -> None:
     timers = rt.start_timers()
     rt.ready()
     wf = unique_id("waits")
-    rt.register(
-        {
-            "id": wf,
-            "version": 1,
-            "nodes": [
-                {"id": "start", "type": "trigger"},
-                {"id": "pause", "type": "wait", "config": {"duration": "3s"}},
-                {"id": "after", "type": "echo", "config": {"value": "done"}},
-            ],
-            "edges": [
-                {"source": "start", "target": "pause"},
-                {"source": "pause", "target": "after"},
-            ],
-        }
-    )
+    rt.register(linear(wf, ["wait", "echo"], s1={"duration": "3s"}, s2={"value": "done"}))
     ids = start_many(rt, wf)
     for execution_id in ids:
         rt.wait_for_event(execution_id, "TimerStarted")

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from linkflow.model import WorkflowDefinition, load_definition
 from linkflow.queues import missing_task_queues, task_queues
+from linkflow.worker.registry import installed_node_types
 
 
-def definition() -> dict[str, Any]:
+def definition() -> WorkflowDefinition:
+    return load_definition(document(), installed_node_types())
+
+
+def document() -> dict[str, Any]:
     return {
         "id": "queues",
         "version": 1,
