@@ -27,8 +27,6 @@ Pitfalls this module exists to avoid (faust-streaming 0.15):
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -39,9 +37,8 @@ from faust.types import EventT
 from linkflow import settings
 from linkflow.dlq import dead_letter_headers
 from linkflow.metrics import DEAD_LETTERS
-from linkflow.topics import plan_and_apply
-from linkflow.topics.kafka import Deadline, make_admin, observe
-from linkflow.topics.model import MIN_INSYNC_REPLICAS, ObservedTopic, TopicSpec
+from linkflow.topics.model import ObservedTopic
+from processors.topics import METADATA_TIMEOUT, ensure_changelog_topics
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +56,7 @@ DEFAULT_PRODUCER_LINGER = 0.005
 # two-instance test passed every time. Without standbys a takeover restores the table
 # partitions from their changelogs first; that is slower, not wrong.
 DEFAULT_STANDBY_REPLICAS = 0
-_METADATA_TIMEOUT = 30.0
 FAUST_ENV_PREFIX = "LINKFLOW_FAUST_"
-
-
-class TopicMissing(RuntimeError):
-    """A topic a processor reads does not exist (run `linkflow topics apply`)."""
 
 
 def broker_url(bootstrap: str) -> str:
@@ -140,51 +132,22 @@ def make_table(
     )
 
 
-def describe_topic(bootstrap: str, name: str, timeout: float = _METADATA_TIMEOUT) -> ObservedTopic:
-    """Partitions, replication and configs of `name` on the cluster (blocking)."""
-    admin = make_admin(bootstrap)
-    state = observe(admin, Deadline(timeout), describe_configs_of=[name], bootstrap=bootstrap)
-    topic = state.topics.get(name)
-    if topic is None:
-        raise TopicMissing(
-            f"topic {name} does not exist on {bootstrap}: run `linkflow topics apply`"
-        )
-    return topic
-
-
 def ensure_changelogs(
-    app: faust.App, bootstrap: str, source: ObservedTopic, timeout: float = _METADATA_TIMEOUT
+    app: faust.App, bootstrap: str, source: ObservedTopic, timeout: float = METADATA_TIMEOUT
 ) -> None:
-    """Create the changelog topic of every table of `app`, shaped like `source` (blocking).
-
-    Compacted, with the source's partitions, replication and min.insync.replicas, so a
-    table is exactly as durable as the topic it is derived from. An existing changelog
-    with another partition count is refused (the store would mix partitions).
-    """
-    isr = source.config.get(MIN_INSYNC_REPLICAS)
-    config: Mapping[str, str] = {"cleanup.policy": "compact"}
-    if isr is not None:
-        config = {**config, MIN_INSYNC_REPLICAS: isr}
-    specs = []
+    """Create the changelog topic of every table of `app`, shaped like `source` (blocking);
+    see `processors.topics.ensure_changelog_topics`."""
+    changelogs = {}
     for table in app.tables.values():
         if table.partitions != source.partitions:
             raise ValueError(
                 f"table {table.name} has {table.partitions} partitions, "
                 f"its source {source.name} has {source.partitions}"
             )
-        specs.append(
-            TopicSpec(
-                name=table.changelog_topic.get_topic_name(),
-                partitions=source.partitions,
-                replication_factor=source.replication_factor,
-                config=config,
-                origin=f"changelog of table {table.name} in app {app.conf.id}",
-            )
+        changelogs[table.changelog_topic.get_topic_name()] = (
+            f"changelog of table {table.name} in app {app.conf.id}"
         )
-    if specs:
-        plan = plan_and_apply(bootstrap, specs, timeout=timeout)
-        if not plan.empty:
-            log.info("changelog topics:\n%s", plan.render())
+    ensure_changelog_topics(bootstrap, source, changelogs, timeout)
 
 
 async def dead_letter(
@@ -221,24 +184,6 @@ async def dead_letter(
         force=True,  # now, not attached to the event's ack
     )
     DEAD_LETTERS.labels(str(app.conf.id), reason).inc()
-
-
-CRASH_ENV = "LINKFLOW_CRASH_AT"
-# Read once: the crash tests set it in the environment of the process they start.
-_CRASH_POINT, _, _CRASH_NTH = os.environ.get(CRASH_ENV, "").rpartition(":")
-_crash_hits: dict[str, int] = {}
-
-
-def crash_point(name: str) -> None:
-    """A fault-injection point for the crash tests: with LINKFLOW_CRASH_AT=<name>:<n> the
-    process kills itself with SIGKILL the n-th time it passes `name` (no cleanup, no
-    flush, as a power cut would). Unset, this is one string comparison."""
-    if name != _CRASH_POINT:
-        return
-    _crash_hits[name] = hits = _crash_hits.get(name, 0) + 1
-    if hits >= int(_CRASH_NTH or 1):
-        log.warning("crash point %s reached (hit %d): SIGKILL", name, hits)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_worker(app: faust.App, *, loglevel: str = "INFO", quiet: bool = True) -> int:

@@ -2,112 +2,87 @@
 
     linkflow engine run             # or: python -m processors.history
 
-One Faust agent consumes both input topics (co-partitioned with `linkflow.history`, so the
-instance that owns partition p of the inputs owns the executions whose history is on p). It
-takes inputs in batches, folds each execution's inputs of the batch through
-`linkflow.engine.Engine`, and keeps each execution's state in the RocksDB table `executions`
-(with a changelog). What a decision writes: its history events to `linkflow.history`, its
-activity tasks to `linkflow.tasks.<queue>`, child-workflow commands to `linkflow.commands`,
-and a finished child's outcome to its parent on `linkflow.results`.
+A plain confluent-kafka loop with one Kafka transaction per batch, as Kafka Streams'
+exactly-once v2 does it (docs/processors.md says why not Faust):
 
-Crash safety, or why no event id ever carries two different events
------------------------------------------------------------------
-Kafka offers no atomic write across the history topic, the table's changelog and the input
-offsets (Faust's exactly-once mode would, but it is the least exercised part of
-faust-streaming). Re-deciding an input after a crash is not enough on its own: commands and
-results are two topics, and after a restart their records may reach a batch in another
-interleaving than before, so a second decision could differ from a first one whose events
-were already sent. So a decision is made durable before anything it says leaves the
-process, and each batch goes in this order:
+1. poll a batch of inputs (commands and results; co-partitioned with `linkflow.history`, so
+   the instance that owns partition p of the inputs owns the executions whose history is
+   on p);
+2. decide each execution's inputs through `linkflow.engine.Engine`, against its state from
+   the partition's store (`processors.state_store`);
+3. in ONE transaction: the history events, activity tasks, child commands, a finished
+   child's outcome for its parent, dead letters, each changed state on the changelog
+   topic, and the input offsets (`send_offsets_to_transaction`);
+4. once committed, write the new states to the local store.
 
-1. decide: each input is decided at a time taken from the input itself (its record
-   timestamp, never earlier than the execution's previous decision);
-2. store: per table partition, an in-flight marker naming the batch and the executions it
-   is about to store, then each new state in one table value together with its outbox
-   (the records the decision sends: history events, tasks, child commands, the parent's
-   notification); wait until the changelog has acknowledged all of it;
-3. send the outboxes' records and wait until the broker has acknowledged them all;
-4. delete the markers; Faust commits the input offsets after the batch, flushing first.
+A crash anywhere leaves the whole batch or none of it: an aborted (or never committed)
+transaction's records are invisible to every `read_committed` reader, its offsets were
+never committed, so its inputs are read and decided again against the state the last
+committed transaction left. Fencing: the offsets are committed with the consumer group's
+metadata (KIP-447), so an instance that lost its partitions in a rebalance (a zombie that
+was frozen past its session timeout) can no longer commit, and its transaction aborts;
+`transactional.id` is kept in the state directory, so an instance restarted in place
+aborts its predecessor's open transaction at once instead of after its timeout.
 
-A crash before 2 is acknowledged sent nothing and stored at most states that the marker
-lists. When the partition's next batch arrives (its inputs were not committed, so there is
-one), `_recover` sends again the outbox of every listed execution whose stored value carries
-that batch's id; an execution that still holds its older state sent nothing and its inputs
-are simply decided again. The listed states go to the changelog again first (the local
-store may hold writes the changelog never acknowledged). A crash in 3 or before the marker
-is deleted does the same: the records go out a second time, byte-identical (readers keep
-one per (execution id, event id); a task may run twice, and the engine ignores the result
-of an attempt that is no longer pending). Inputs read again after a crash are skipped when
-the stored state has taken them: each state records the offset of the last input it took
-from each topic (`StoredExecution.applied`). Events are never lost: the states that hold
-them are durable before they are sent, and a marker stays until they are acknowledged.
-
-Inputs are never skipped either: the processor keeps its own offsets of every input
-partition in the table, written with each batch, and seeks back when records arrive out of
-order or sit on the broker unprocessed (`processors.continuity`), because faust-streaming
-0.15.3 can drop records and commit past them around rebalances.
-
-`crash_point` names the places the crash tests kill the processor (LINKFLOW_CRASH_AT).
+Partitions are assigned with the `range` assignor: it gives the same partition numbers of
+both input topics to one instance (co-partitioning), which the cooperative-sticky assignor
+does not promise. On assignment the instance fetches the committed offsets (a stable fetch:
+it waits for a transaction still committing offsets) and then restores the stores from the
+changelog, so the state it decides against is exactly the one those offsets belong with.
 
 Bad input never stops a partition: an undecodable or invalid record, or one the engine
-raises on, goes to `linkflow.dlq` with the reason and its source topic, partition and offset.
+raises on, goes to `linkflow.dlq` with the reason (inside the batch's transaction).
+`crash_point` names the places the crash tests kill the processor (LINKFLOW_CRASH_AT).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
+import signal
 import sys
 import time
 import uuid
-import weakref
-from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faust
-from faust.streams import _current_event
-from faust.types import TP, EventT
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from linkflow import metrics, settings, transport
+from linkflow.dlq import produce_dead_letter
 from linkflow.engine import Engine, EngineInput, ExecutionState, StartWorkflow
-from processors.continuity import Continuity, offsets_key
 from processors.definitions import DefinitionsFeed
-from processors.faust_app import (
-    DEFAULT_STANDBY_REPLICAS,
-    crash_point,
-    dead_letter,
-    describe_topic,
-    ensure_changelogs,
-    make_app,
-    make_table,
-    run_worker,
+from processors.faults import crash_point
+from processors.history_defaults import (
+    DEFAULT_BATCH_WITHIN,
+    DEFAULT_CACHE_SIZE,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_TRANSACTION_TIMEOUT,
 )
-from processors.history_defaults import DEFAULT_BATCH_WITHIN, DEFAULT_MAX_BATCH
 from processors.history_records import (
     COMMANDS,
     RESULTS,
-    InFlight,
     Outgoing,
     Rejected,
     StoredExecution,
-    in_flight_key,
     outgoing,
     read_input,
 )
+from processors.state_store import PartitionStores, restore
+from processors.topics import describe_topic, ensure_changelog_topics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = "linkflow-history"
-TABLE = "executions"
 # A start naming a workflow the feed has not loaded waits this long for the feed to reach
 # the end of linkflow.definitions (register-then-start from another process races it).
 DEFINITIONS_WAIT = 10.0
-STALL_WARNING = 10.0
-STALL_CHECK_INTERVAL = 1.0
+POLL_TIMEOUT = 0.1  # bounds how long a SIGTERM waits for the loop to notice
+KAFKA_TIMEOUT = 30.0  # for one transactional call to the broker
+INSTANCE_FILE = "transactional-id"
 
 
 @dataclass(frozen=True)
@@ -118,271 +93,351 @@ class HistoryConfig:
     topic_prefix: str = ""  # prepended to every linkflow.* topic (tests use their own)
     max_batch: int = DEFAULT_MAX_BATCH
     batch_within: float = DEFAULT_BATCH_WITHIN
-    standby_replicas: int = DEFAULT_STANDBY_REPLICAS
     session_timeout: float = 60.0
+    transaction_timeout: float = DEFAULT_TRANSACTION_TIMEOUT
+    cache_size: int = DEFAULT_CACHE_SIZE
     metrics_port: int | None = None
     loglevel: str = "INFO"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.app_id}-state-changelog"
+
+    def state_dir(self) -> Path:
+        return self.datadir or settings.state_dir() / "processors" / self.app_id
+
 
 @dataclass(slots=True)
 class _Item:
-    event: EventT
+    msg: Message
     source: str
-    offset: int
     now_ms: int
     inp: EngineInput
 
 
+class _Aborted(Exception):
+    """The batch's transaction was aborted; its inputs are read again."""
+
+
 class HistoryProcessor:
-    def __init__(
-        self, config: HistoryConfig, partitions: int, feed: DefinitionsFeed, **app_overrides: Any
-    ) -> None:
+    def __init__(self, config: HistoryConfig, feed: DefinitionsFeed) -> None:
+        assert config.bootstrap is not None
         self.config = config
         self.feed = feed
         self.engine = Engine(feed.catalog)
-        self.app = app = make_app(
-            config.app_id,
-            bootstrap=config.bootstrap,
-            datadir=config.datadir,
-            standby_replicas=config.standby_replicas,
-            broker_session_timeout=config.session_timeout,
-            **app_overrides,
-        )
-        self.table = make_table(
-            app, TABLE, partitions=partitions, help="execution id -> engine state"
-        )
         self._sources = {
             config.topic(transport.COMMANDS): COMMANDS,
             config.topic(transport.RESULTS): RESULTS,
         }
-        self.inputs = app.topic(*self._sources, key_type=bytes, value_type=bytes)
-        self.dlq = app.topic(config.topic(transport.DLQ), key_type=bytes, value_type=bytes)
-        app.agent(self.inputs, name=f"{config.app_id}.inputs")(self._consume)
-        # Partitions whose in-flight marker this process has looked at since the last
-        # rebalance, and what makes this process's batch ids unique.
-        self._recovered: set[int] = set()
-        self._instance = uuid.uuid4().hex[:12]
-        self._batches = 0
-        self.continuity = Continuity()
-        self._busy = 0  # batches in progress: a long batch is not a stall
-        app.timer(STALL_CHECK_INTERVAL)(self._check_stalls)
-        app.on_partitions_revoked.connect(self._on_revoked)
-        app.on_partitions_assigned.connect(self._on_assigned)
+        state_dir = config.state_dir()
+        self.stores = PartitionStores(state_dir / "executions")
+        self.transactional_id = _transactional_id(config.app_id, state_dir)
+        self.consumer = Consumer(
+            transport.consumer_config(
+                config.bootstrap,
+                config.app_id,
+                **{
+                    "partition.assignment.strategy": "range",
+                    "session.timeout.ms": round(config.session_timeout * 1000),
+                    "heartbeat.interval.ms": max(100, round(config.session_timeout * 1000 / 4)),
+                    "fetch.wait.max.ms": 50,
+                    "enable.partition.eof": False,
+                },
+            )
+        )
+        self.producer = Producer(
+            transport.producer_config(
+                config.bootstrap,
+                **{
+                    "transactional.id": self.transactional_id,
+                    "transaction.timeout.ms": round(config.transaction_timeout * 1000),
+                    "linger.ms": 1,
+                    "queue.buffering.max.messages": 1_000_000,
+                },
+            )
+        )
+        # Committed states (and, during a batch, states that batch changed) of executions
+        # of the partitions this instance owns, most recently used last.
+        self._cache: OrderedDict[str, StoredExecution] = OrderedDict()
+        self._owned: set[int] = set()
+        self._changelog_end: dict[int, int] = {}
+        self._stopping = False
 
-    async def _consume(self, stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(self.config.max_batch, self.config.batch_within):
-            self._busy += 1
-            try:
-                await self.handle_batch(batch)
-            finally:
-                self._busy -= 1
+    # -- lifecycle --------------------------------------------------------------------
 
-    async def _check_stalls(self) -> None:
-        """Seek back input partitions whose records are on the broker but not arriving
-        (see `processors.continuity`); a partition that has had no batch since the
-        assignment counts too."""
-        consumer = self.app.consumer
-        if self._busy or self.app.rebalancing or not self.app.flow_control.is_active():
+    def run(self) -> None:
+        """Process batches until `stop` (SIGTERM/SIGINT)."""
+        self.producer.init_transactions(KAFKA_TIMEOUT)
+        self.consumer.subscribe(
+            list(self._sources),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self._stopping:
+                batch = self._poll()
+                if batch:
+                    self.handle_batch(batch)
+        finally:
+            self._close()
+
+    def stop(self, *_args: Any) -> None:
+        self._stopping = True
+
+    def _close(self) -> None:
+        try:
+            self.consumer.close()  # leaves the group: the partitions move at once
+        finally:
+            self.producer.flush(5)
+            self.stores.close()
+
+    def _poll(self) -> list[Message]:
+        """Block for the first input, then take what has been fetched already (up to
+        `max_batch`, waiting at most `batch_within` for more)."""
+        first = self.consumer.poll(POLL_TIMEOUT)
+        if first is None:
+            return []
+        batch = [first]
+        if self.config.max_batch > 1:
+            batch.extend(self.consumer.consume(self.config.max_batch - 1, self.config.batch_within))
+        good = []
+        for msg in batch:
+            error = msg.error()
+            if error is None:
+                good.append(msg)
+            elif error.fatal():
+                raise KafkaException(error)
+            else:
+                log.warning("consumer: %s", error)
+        return good
+
+    # -- rebalances -------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # A stable fetch: it waits while a transaction that commits offsets of these
+        # partitions is still open, so the changelog read next holds that transaction's
+        # states too (or it was aborted and holds neither).
+        if not partitions:
+            consumer.assign([])
+            log.info("input partitions assigned to this instance: []")
             return
-        tps = [tp for tp in consumer.assignment() if tp.topic in self._sources]
-        if not tps:
-            return
-        for partition in {tp.partition for tp in tps}:
-            self._load_offsets(partition, None)
-        ends = await consumer.highwaters(*tps)
-        highwaters = {(tp.topic, tp.partition): ends.get(tp) for tp in tps}
-        for (topic, partition), offset in self.continuity.stalled(
-            highwaters, time.monotonic()
-        ).items():
-            await consumer.seek(TP(topic, partition), offset)
-
-    def _load_offsets(self, partition: int, anchor: EventT | None) -> None:
-        """Read the stored input offsets of `partition` once per assignment; with no
-        `anchor` event the store looks in every partition it holds."""
-        if self.continuity.loaded(partition):
-            return
-        _current_event.set(weakref.ref(anchor) if anchor is not None else None)
-        stored = self.table.get(offsets_key(partition))
-        self.continuity.load(partition, self._sources, stored)
-
-    async def handle_batch(self, batch: Sequence[EventT]) -> None:
+        committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT)
+        numbers = sorted({tp.partition for tp in partitions})
         started = time.perf_counter()
-        anchors: dict[int, EventT] = {}  # one event per partition of the batch
-        for event in batch:
-            anchors.setdefault(event.message.partition, event)
-        for partition, anchor in anchors.items():
-            self._load_offsets(partition, anchor)
-        verdict = self.continuity.filter(batch, _position, time.monotonic())
-        for (topic, partition), offset in verdict.seek.items():
-            await self.app.consumer.seek(TP(topic, partition), offset)
+        applied = restore(self.stores, self._bootstrap, self.config.changelog_topic, numbers)
+        self._owned = set(numbers)
+        self._cache.clear()
+        consumer.assign(committed)
+        log.info(
+            "restored %d state records of partitions %s in %.2fs",
+            sum(applied.values()),
+            numbers,
+            time.perf_counter() - started,
+        )
+        log.info("input partitions assigned to this instance: %s", numbers)
 
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Called only from poll, between batches: no transaction is open.
+        self._owned.clear()
+        self._cache.clear()
+        log.info("input partitions revoked: %s", sorted({tp.partition for tp in partitions}))
+
+    @property
+    def _bootstrap(self) -> str:
+        assert self.config.bootstrap is not None
+        return self.config.bootstrap
+
+    # -- one batch --------------------------------------------------------------------
+
+    def handle_batch(self, batch: Sequence[Message]) -> None:
+        started = time.perf_counter()
         by_execution: dict[str, list[_Item]] = defaultdict(list)
-        for event in verdict.keep:
-            message = event.message
-            source = self._sources[message.topic]
-            inp = read_input(source, message.key, message.value)
+        dead: list[tuple[Message, Rejected]] = []
+        for msg in batch:
+            source = self._sources[msg.topic()]
+            inp = read_input(source, msg.key(), msg.value())
             if isinstance(inp, Rejected):
-                await self._dead_letter(event, inp)
+                dead.append((msg, inp))
                 continue
-            now_ms = round(message.timestamp * 1000) if message.timestamp else 0
-            by_execution[inp.execution_id].append(_Item(event, source, message.offset, now_ms, inp))
+            _kind, timestamp = msg.timestamp()
+            by_execution[inp.execution_id].append(_Item(msg, source, max(timestamp, 0), inp))
 
-        for partition, anchor in anchors.items():
-            if partition not in self._recovered:
-                await self._recover(anchor)
-
-        by_partition: dict[int, list[tuple[str, StoredExecution, EventT]]] = defaultdict(list)
-        sends: list[Outgoing] = []
+        records: list[Outgoing] = []
+        states: dict[int, dict[str, StoredExecution]] = defaultdict(dict)
         for execution_id, items in by_execution.items():
-            stored, records = await self._decide_execution(execution_id, items)
-            if records:
-                sends.extend(records)
-                stored.outbox = records
-                event = items[-1].event
-                by_partition[event.message.partition].append((execution_id, stored, event))
+            stored, sends, rejected = self._decide_execution(execution_id, items)
+            dead.extend(rejected)
+            if sends:
+                records.extend(sends)
+                states[items[0].msg.partition()][execution_id] = stored
 
-        # Steps 2 and 3 of the module docstring: the marker and the states (with their
-        # outboxes) acknowledged by the changelog, then the records, then the marker goes.
-        self._batches += 1
-        batch_id = f"{self._instance}:{self._batches}"
-        writes: list[Awaitable[Any]] = [
-            self._put(anchor, offsets_key(partition), self.continuity.stored(partition))
-            for partition, anchor in anchors.items()
-        ]
-        for partition, entries in by_partition.items():
-            marker = InFlight(batch_id, tuple(e[0] for e in entries))
-            key = in_flight_key(partition)
-            writes.append(self._put(anchors[partition], key, marker.to_bytes()))
-            for execution_id, stored, event in entries:
-                stored.outbox_batch = batch_id
-                writes.append(self._put(event, execution_id.encode(), stored.to_bytes()))
-        await _patiently(asyncio.gather(*writes), "the changelog's acknowledgements", len(batch))
-        if not sends:
+        crash_point("history.before_begin")
+        try:
+            values = self._transact(batch, records, states, dead)
+        except _Aborted:
+            self._rewind(batch)
             return
-        crash_point("history.after_store")
-        await _patiently(self._send_all(sends), "the records' acknowledgements", len(batch))
-        crash_point("history.after_send")
-        for partition in by_partition:
-            _current_event.set(weakref.ref(anchors[partition]))
-            del self.table[in_flight_key(partition)]
+        for partition, changed in values.items():
+            self.stores.get(partition).write(changed, self._changelog_end.get(partition))
+        for partition_states in states.values():
+            for execution_id, stored in partition_states.items():
+                self._remember(execution_id, stored)
         metrics.PROCESSOR_BATCH_SECONDS.labels("history").observe(time.perf_counter() - started)
 
-    def _put(self, event: EventT, key: bytes, value: bytes) -> Awaitable[Any]:
-        """Write `key` to the store and changelog partition of `event`; the changelog send,
-        to await its acknowledgement (a table assignment would drop it)."""
-        _current_event.set(weakref.ref(event))
-        sent = self.table.send_changelog(event.message.partition, key, value)
-        self.table.data[key] = value
-        return sent
-
-    async def _recover(self, anchor: EventT) -> None:
-        """Send again what a crashed batch stored but may not have sent (see `InFlight`)."""
-        partition = anchor.message.partition
-        _current_event.set(weakref.ref(anchor))
-        data = self.table.get(in_flight_key(partition))
-        if data is not None:
-            marker = InFlight.from_bytes(data)
-            records: list[Outgoing] = []
-            writes: list[Awaitable[Any]] = []
-            for execution_id in marker.executions:
-                key = execution_id.encode()
-                value = self.table.get(key)
-                if value is None:
-                    continue
-                batch_id, outbox = StoredExecution.outbox_of(value)
-                if batch_id == marker.batch:
-                    records.extend(outbox)
-                    # The crash may have come before the changelog had it (the local store
-                    # has it all the same): write it again so another instance restoring
-                    # this partition sees the state whose events are about to go out.
-                    writes.append(self._put(anchor, key, value))
-            await asyncio.gather(*writes)
-            log.warning(
-                "partition %d: sending again %d records of %d executions from an "
-                "unfinished batch %s",
-                partition,
-                len(records),
-                len(marker.executions),
-                marker.batch,
+    def _transact(
+        self,
+        batch: Sequence[Message],
+        records: list[Outgoing],
+        states: dict[int, dict[str, StoredExecution]],
+        dead: list[tuple[Message, Rejected]],
+    ) -> dict[int, dict[bytes, bytes | None]]:
+        """Produce the batch and commit it with its input offsets in one transaction; the
+        store values written, per partition."""
+        producer = self.producer
+        topic = self.config.topic
+        values: dict[int, dict[bytes, bytes | None]] = {}
+        try:
+            producer.begin_transaction()
+            for record in records:
+                producer.produce(topic(record.topic), record.value, record.key)
+            for msg, why in dead:
+                self._dead_letter(msg, why)
+            changelog = self.config.changelog_topic
+            for partition, changed in states.items():
+                values[partition] = encoded = {
+                    execution_id.encode(): stored.to_bytes()
+                    for execution_id, stored in changed.items()
+                }
+                last = len(encoded) - 1
+                for index, (key, value) in enumerate(encoded.items()):
+                    if index == last:  # records of a partition are delivered in order
+                        producer.produce(
+                            changelog, value, key, partition, on_delivery=self._on_changelog
+                        )
+                    else:
+                        producer.produce(changelog, value, key, partition)
+            crash_point("history.after_produce")
+            producer.send_offsets_to_transaction(
+                _next_offsets(batch), self.consumer.consumer_group_metadata(), KAFKA_TIMEOUT
             )
-            await self._send_all(records)
-            _current_event.set(weakref.ref(anchor))
-            del self.table[in_flight_key(partition)]
-        else:
-            log.info("partition %d: first batch since the assignment", partition)
-        self._recovered.add(partition)
+            crash_point("history.in_commit", after_ms=1)
+            producer.flush(KAFKA_TIMEOUT)  # serves the changelog delivery reports
+            self._commit()
+        except KafkaException as exc:
+            self._abort(exc)
+        crash_point("history.after_commit")
+        return values
 
-    async def _on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
-        # Another instance may own a partition meanwhile: read its marker and offsets again.
-        self._recovered.clear()
-        self.continuity.forget()
-
-    async def _on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
-        self._recovered.clear()
-        self.continuity.forget()
-        mine = sorted({tp.partition for tp in assigned if tp.topic in self._sources})
-        log.info("input partitions assigned to this instance: %s", mine)
-
-    async def _decide_execution(
-        self, execution_id: str, items: list[_Item]
-    ) -> tuple[StoredExecution, list[Outgoing]]:
-        """Decide `items` (one execution's inputs, in offset order) against its stored state;
-        the new state and the records to send. An input the engine raises on is
-        dead-lettered and the others are decided without it."""
-        anchor = items[0].event  # names the partition whose store holds the execution
+    def _commit(self) -> None:
+        deadline = time.monotonic() + KAFKA_TIMEOUT
         while True:
-            stored = await self._load(execution_id, anchor, items[0].inp if items else None)
+            try:
+                self.producer.commit_transaction(KAFKA_TIMEOUT)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if not error.retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("committing the batch again: %s", error)
+
+    def _abort(self, exc: KafkaException) -> None:
+        error: KafkaError = exc.args[0]
+        if error.fatal() or not error.txn_requires_abort():
+            # Fenced by a newer instance with our transactional.id, or worse: this
+            # producer can never write again.
+            log.error("the transactional producer failed for good: %s", error)
+            raise exc
+        log.warning("aborting the batch's transaction (it is read again): %s", error)
+        self.producer.abort_transaction(KAFKA_TIMEOUT)
+        raise _Aborted from exc
+
+    def _rewind(self, batch: Sequence[Message]) -> None:
+        """After an abort: forget what the batch changed and read its inputs again."""
+        self._cache.clear()
+        for tp in _first_offsets(batch):
+            try:
+                self.consumer.seek(tp)
+            except KafkaException as exc:  # revoked meanwhile: the next owner reads it
+                log.warning("could not seek %s[%d] back: %s", tp.topic, tp.partition, exc)
+
+    def _on_changelog(self, error: KafkaError | None, msg: Message) -> None:
+        if error is None:
+            self._changelog_end[msg.partition()] = msg.offset() + 1
+
+    def _dead_letter(self, msg: Message, why: Rejected) -> None:
+        produce_dead_letter(
+            self.producer,
+            msg.value(),
+            key=msg.key(),
+            reason=why.reason,
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            error_type=why.error_type,
+            detail=why.detail,
+            original_headers=msg.headers(),
+            dlq_topic=self.config.topic(transport.DLQ),
+        )
+        metrics.DEAD_LETTERS.labels(self.config.app_id, why.reason).inc()
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def _decide_execution(
+        self, execution_id: str, items: list[_Item]
+    ) -> tuple[StoredExecution, list[Outgoing], list[tuple[Message, Rejected]]]:
+        """Decide `items` (one execution's inputs, in offset order) against its state; the
+        new state, the records to send and the inputs to dead-letter. An input the engine
+        raises on is dead-lettered and the others are decided without it."""
+        rejected: list[tuple[Message, Rejected]] = []
+        partition = items[0].msg.partition()
+        while True:
+            stored = self._load(execution_id, partition, items[0].inp)
             records: list[Outgoing] = []
-            if not items:
-                return stored, records
             for index, item in enumerate(items):
-                if stored.already_applied(item.source, item.offset):
-                    continue
                 now_ms = max(item.now_ms, stored.now_ms)
                 try:
                     decision = self.engine.decide(stored.state, item.inp, now_ms)
                     sends = outgoing(decision.events, decision.effects, now_ms)
                 except Exception as exc:  # an engine bug must not stop the partition
                     log.exception("engine failed on %s input %s", execution_id, item.inp)
-                    await self._dead_letter(
-                        item.event,
-                        Rejected("engine_error", f"{type(exc).__name__}: {exc}", "EngineError"),
-                    )
-                    # The state may be half-changed: start over from the stored one.
+                    why = Rejected("engine_error", f"{type(exc).__name__}: {exc}", "EngineError")
+                    rejected.append((item.msg, why))
+                    # The state may be half-changed: start over from the committed one.
+                    self._cache.pop(execution_id, None)
                     del items[index]
                     break
                 if decision.state is None:  # not a start, and no such execution
-                    await self._dead_letter(
-                        item.event,
-                        Rejected(
-                            "unknown_execution",
-                            f"{type(item.inp).__name__} for execution {execution_id!r}, "
-                            "which was never started",
-                            "UnknownExecution",
-                        ),
+                    why = Rejected(
+                        "unknown_execution",
+                        f"{type(item.inp).__name__} for execution {execution_id!r}, "
+                        "which was never started",
+                        "UnknownExecution",
                     )
+                    rejected.append((item.msg, why))
                     continue
                 stored.state = decision.state
-                stored.applied[item.source] = item.offset
                 stored.now_ms = now_ms
                 if decision.events:
                     records.extend(sends)
                     self._count(decision.state, decision.events)
             else:
-                return stored, records
+                return stored, records, rejected
+            if not items:
+                return stored, [], rejected
 
-    async def _load(
-        self, execution_id: str, anchor: EventT, first: EngineInput | None
-    ) -> StoredExecution:
-        # A table read looks in the store of the current event's partition only.
-        _current_event.set(weakref.ref(anchor))
-        data = self.table.get(execution_id.encode())
+    def _load(self, execution_id: str, partition: int, first: EngineInput) -> StoredExecution:
+        cached = self._cache.get(execution_id)
+        if cached is not None:
+            self._cache.move_to_end(execution_id)
+            return cached
+        data = self.stores.get(partition).get(execution_id.encode())
         if data is None:
             if isinstance(first, StartWorkflow) and not self._knows(first):
-                await self._catch_up_definitions()
+                self._catch_up_definitions()
             return StoredExecution(ExecutionState(execution_id, plans=self.feed.catalog))
         stored = StoredExecution.from_bytes(data, self.feed.catalog)
         state = stored.state
@@ -390,34 +445,23 @@ class HistoryProcessor:
             state.workflow_id
             and self.feed.catalog.get(state.workflow_id, state.workflow_version) is None
         ):
-            await self._catch_up_definitions()
+            self._catch_up_definitions()
             stored = StoredExecution.from_bytes(data, self.feed.catalog)
         return stored
+
+    def _remember(self, execution_id: str, stored: StoredExecution) -> None:
+        cache = self._cache
+        cache[execution_id] = stored
+        cache.move_to_end(execution_id)
+        while len(cache) > self.config.cache_size:
+            cache.popitem(last=False)
 
     def _knows(self, start: StartWorkflow) -> bool:
         return self.feed.catalog.get(start.workflow_id, start.workflow_version) is not None
 
-    async def _catch_up_definitions(self) -> None:
-        loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(None, self.feed.wait_caught_up, DEFINITIONS_WAIT):
+    def _catch_up_definitions(self) -> None:
+        if not self.feed.wait_caught_up(DEFINITIONS_WAIT):
             log.warning("the definitions feed did not catch up within %ss", DEFINITIONS_WAIT)
-
-    async def _send_all(self, records: Iterable[Outgoing]) -> None:
-        producer = await self.app.maybe_start_producer()
-        topic = self.config.topic
-        pending = [
-            await producer.send(
-                topic(r.topic), r.key, r.value, partition=None, timestamp=None, headers=None
-            )
-            for r in records
-        ]
-        if pending:
-            await asyncio.gather(*pending)
-
-    async def _dead_letter(self, event: EventT, why: Rejected) -> None:
-        await dead_letter(
-            self.app, self.dlq, event, why.reason, why.detail, error_type=why.error_type
-        )
 
     @staticmethod
     def _count(state: ExecutionState, events: Sequence[Any]) -> None:
@@ -431,23 +475,33 @@ class HistoryProcessor:
                 metrics.EXECUTION_DURATION.labels(state.workflow_id, state.status).observe(seconds)
 
 
-async def _patiently(awaitable: Awaitable[Any], what: str, inputs: int) -> None:
-    """Await `awaitable`, saying so in the log every STALL_WARNING seconds it takes: a batch
-    that waits on the broker holds up its partitions, and that should show."""
-    task = asyncio.ensure_future(awaitable)
-    waited = 0.0
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=STALL_WARNING)
-        if done:
-            task.result()
-            return
-        waited += STALL_WARNING
-        log.warning("a batch of %d inputs has waited %.0f s for %s", inputs, waited, what)
+def _next_offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    """Where each input partition of `batch` resumes: past its last record."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        key = (msg.topic(), msg.partition())
+        last[key] = max(last.get(key, -1), msg.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
-def _position(event: EventT) -> tuple[str, int, int]:
-    message = event.message
-    return message.topic, message.partition, message.offset
+def _first_offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    first: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        key = (msg.topic(), msg.partition())
+        first[key] = min(first.get(key, msg.offset()), msg.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+
+
+def _transactional_id(app_id: str, state_dir: Path) -> str:
+    """This instance's transactional.id, kept in its state directory: the same after a
+    restart in place (so the restart fences its predecessor at once), unique otherwise."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / INSTANCE_FILE
+    if path.exists():
+        return path.read_text().strip()
+    transactional_id = f"{app_id}-{uuid.uuid4().hex[:12]}"
+    path.write_text(transactional_id + "\n")
+    return transactional_id
 
 
 def build(config: HistoryConfig) -> HistoryProcessor:
@@ -463,30 +517,40 @@ def build(config: HistoryConfig) -> HistoryProcessor:
                 f"{history.partitions}: they must be co-partitioned (see topics/execution.yaml)"
             )
     describe_topic(bootstrap, config.topic(transport.DLQ))
+    ensure_changelog_topics(
+        bootstrap,
+        history,
+        {config.changelog_topic: f"execution state of history processor {config.app_id}"},
+    )
     feed = DefinitionsFeed(bootstrap, topic=config.topic(transport.DEFINITIONS)).start()
     if not feed.wait_caught_up(60):
         raise RuntimeError("could not read linkflow.definitions to its end within 60 s")
-    processor = HistoryProcessor(config, history.partitions, feed)
-    ensure_changelogs(processor.app, bootstrap, history)
-    return processor
+    return HistoryProcessor(config, feed)
 
 
 def run(config: HistoryConfig) -> int:
     """Run the history processor until SIGTERM/SIGINT; the exit code."""
+    logging.basicConfig(
+        level=config.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     processor = build(config)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
+    signal.signal(signal.SIGTERM, processor.stop)
+    signal.signal(signal.SIGINT, processor.stop)
     log.info(
-        "history processor %s: %s -> %s (%d definitions)",
+        "history processor %s (transactional.id %s): %s -> %s (%d definitions)",
         config.app_id,
-        ", ".join(processor.inputs.topics),
+        processor.transactional_id,
+        ", ".join(processor._sources),
         config.topic(transport.HISTORY),
         sum(1 for _ in processor.feed.catalog),
     )
     try:
-        return run_worker(processor.app, loglevel=config.loglevel)
+        processor.run()
     finally:
         processor.feed.stop()
+    return 0
 
 
 if __name__ == "__main__":

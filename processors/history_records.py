@@ -1,5 +1,5 @@
-"""The history processor's records, without Faust: inputs read from the commands and results
-topics, the execution state kept in the table, and the messages a decision sends.
+"""The history processor's records, without Kafka: inputs read from the commands and results
+topics, the execution state kept in the store, and the messages a decision sends.
 
 Kept apart from `processors.history` so the translation between Kafka records and the pure
 engine can be unit-tested without a broker.
@@ -7,11 +7,12 @@ engine can be unit-tested without a broker.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import msgpack
 
 from linkflow import transport
 from linkflow.codec import (
@@ -84,102 +85,39 @@ class Outgoing:
     key: bytes
     value: bytes
 
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "topic": self.topic,
-            "key": base64.b64encode(self.key).decode(),
-            "value": base64.b64encode(self.value).decode(),
-        }
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, str]) -> Outgoing:
-        return cls(raw["topic"], base64.b64decode(raw["key"]), base64.b64decode(raw["value"]))
+# The first byte of a stored value says how the rest is encoded. msgpack is compact and
+# fast; it cannot hold integers beyond 64 bits, which JSON inputs may carry, so such a
+# state is stored as JSON instead.
+_MSGPACK = b"M"
+_JSON = b"J"
 
 
 @dataclass(slots=True)
 class StoredExecution:
-    """One table value: the engine state, plus what makes reprocessing safe.
-
-    `applied` maps a source (commands, results) to the offset of the last record of it that
-    was decided into this state: a record at or below it was already decided and its events
-    already written. `now_ms` is the last decision's time; decision times never go back.
-    `outbox` holds the records the state's last decisions send, stored in the same value
-    as the state so that a state is never on disk without them; `outbox_batch` names the
-    batch that wrote them (see `InFlight`).
-    """
+    """One store value: the engine state and `now_ms`, the time of its last decision
+    (decision times never go back, whatever the clocks of the inputs' producers say)."""
 
     state: ExecutionState
-    applied: dict[str, int] = field(default_factory=dict)
     now_ms: int = 0
-    outbox: list[Outgoing] = field(default_factory=list)
-    outbox_batch: str = ""
-
-    def already_applied(self, source: str, offset: int) -> bool:
-        return offset <= self.applied.get(source, -1)
 
     def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "state": self.state.to_dict(),
-                "applied": self.applied,
-                "now_ms": self.now_ms,
-                "outbox": [r.to_dict() for r in self.outbox],
-                "outbox_batch": self.outbox_batch,
-            },
-            separators=(",", ":"),
-        ).encode()
+        raw = {"state": self.state.to_dict(), "now_ms": self.now_ms}
+        try:
+            return _MSGPACK + msgpack.packb(raw, use_bin_type=True)
+        except OverflowError:
+            return _JSON + json.dumps(raw, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes, plans: PlanSource) -> StoredExecution:
-        raw = json.loads(data)
-        batch, outbox = _outbox(raw)
-        return cls(
-            state=ExecutionState.from_dict(raw["state"], plans),
-            applied={str(k): int(v) for k, v in raw["applied"].items()},
-            now_ms=int(raw["now_ms"]),
-            outbox=outbox,
-            outbox_batch=batch,
-        )
-
-    @staticmethod
-    def outbox_of(data: bytes) -> tuple[str, list[Outgoing]]:
-        """The batch and records of a stored value's outbox, without rebuilding the state."""
-        return _outbox(json.loads(data))
-
-
-def _outbox(raw: Mapping[str, Any]) -> tuple[str, list[Outgoing]]:
-    # Values stored before outboxes existed have none.
-    return str(raw.get("outbox_batch", "")), [Outgoing.from_dict(r) for r in raw.get("outbox", ())]
-
-
-# Table keys of the in-flight markers; execution ids never start with a NUL byte.
-IN_FLIGHT_PREFIX = b"\x00in-flight:"
-
-
-def in_flight_key(partition: int) -> bytes:
-    return IN_FLIGHT_PREFIX + str(partition).encode()
-
-
-@dataclass(frozen=True, slots=True)
-class InFlight:
-    """The marker a batch writes to each table partition before its states: which
-    executions of that partition it is about to store with an outbox. While the marker is
-    in the table, the records of those outboxes may not have reached the broker; it is
-    deleted once they have. A processor that finds one (after a crash) sends again the
-    outboxes of the listed executions whose `outbox_batch` is the marker's batch: an
-    execution still holding an older state was not stored by that batch and its inputs
-    are decided again."""
-
-    batch: str
-    executions: tuple[str, ...]
-
-    def to_bytes(self) -> bytes:
-        return json.dumps({"batch": self.batch, "executions": list(self.executions)}).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> InFlight:
-        raw = json.loads(data)
-        return cls(str(raw["batch"]), tuple(str(e) for e in raw["executions"]))
+        tag, body = data[:1], data[1:]
+        if tag == _MSGPACK:
+            raw = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        elif tag == _JSON:
+            raw = json.loads(body)
+        else:
+            raise ValueError(f"unknown state encoding {tag!r}")
+        return cls(ExecutionState.from_dict(raw["state"], plans), int(raw["now_ms"]))
 
 
 def outgoing(
@@ -233,14 +171,11 @@ def _sent(message: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
 
 __all__ = [
     "COMMANDS",
-    "IN_FLIGHT_PREFIX",
     "RESULTS",
     "EncodeError",
-    "InFlight",
     "Outgoing",
     "Rejected",
     "StoredExecution",
-    "in_flight_key",
     "outgoing",
     "read_input",
 ]

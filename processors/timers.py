@@ -41,7 +41,6 @@ from linkflow.codec import DecodeError, decode_history, encode_result
 from processors.faust_app import (
     DEFAULT_STANDBY_REPLICAS,
     dead_letter,
-    describe_topic,
     ensure_changelogs,
     make_app,
     make_table,
@@ -63,6 +62,7 @@ from processors.timers_state import (
     TimerTables,
     timer_from_event,
 )
+from processors.topics import describe_topic
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """`linkflow engine run` (the history processor) and `linkflow timers run`.
 
 Each processor gets a command group with a `run` action built from `_add_common`, so the
-options every processor shares (app id, state directory, topic prefix, standbys, metrics,
-log level) read the same everywhere. Processor modules are imported only when run: they
-pull in Faust, which the rest of the CLI does not need.
+options every processor shares (app id, state directory, topic prefix, metrics, log level)
+read the same everywhere. Processor modules are imported only when run: they pull in Kafka
+clients and Faust, which the rest of the CLI does not need.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ def register(subparsers: Any) -> None:
 
 
 def _register_history(subparsers: Any) -> None:
-    from processors.history_defaults import DEFAULT_BATCH_WITHIN, DEFAULT_MAX_BATCH
+    from processors.history_defaults import (
+        DEFAULT_BATCH_WITHIN,
+        DEFAULT_MAX_BATCH,
+        DEFAULT_TRANSACTION_TIMEOUT,
+    )
 
     group = subparsers.add_parser(
         "engine", help="the history processor, which runs the workflow engine"
@@ -33,7 +37,8 @@ def _register_history(subparsers: Any) -> None:
         "run",
         help="run the history processor until SIGTERM/SIGINT",
         description="Consume linkflow.commands and linkflow.results, keep execution state "
-        "in RocksDB, write history events and activity tasks.",
+        "in RocksDB, write history events and activity tasks, one Kafka transaction "
+        "per batch.",
     )
     _add_common(run, default_app_id="linkflow-history")
     run.add_argument(
@@ -44,9 +49,17 @@ def _register_history(subparsers: Any) -> None:
     )
     run.add_argument(
         "--batch-within",
-        type=_positive_float,
+        type=_non_negative_float,
         default=DEFAULT_BATCH_WITHIN,
-        help="seconds a partial batch waits for more inputs (default %(default)s)",
+        help="seconds a batch waits for more inputs once it has one (default %(default)s: "
+        "it takes what has been fetched already)",
+    )
+    run.add_argument(
+        "--transaction-timeout",
+        type=_positive_float,
+        default=DEFAULT_TRANSACTION_TIMEOUT,
+        help="seconds before the broker aborts the open transaction of an instance that "
+        "died; readers of its partitions wait that long (default %(default)s)",
     )
     run.set_defaults(func=_run_history)
 
@@ -58,6 +71,7 @@ def _run_history(args: argparse.Namespace) -> int:
         **_common_config(args),
         max_batch=args.max_batch,
         batch_within=args.batch_within,
+        transaction_timeout=args.transaction_timeout,
     )
     return _run_guarded(run, config)
 
@@ -79,6 +93,13 @@ def _register_timers(subparsers: Any) -> None:
         "TimerFired to linkflow.results when they are due.",
     )
     _add_common(run, default_app_id="linkflow-timers")
+    run.add_argument(
+        "--standby-replicas",
+        type=_non_negative_int,
+        default=0,  # processors.faust_app.DEFAULT_STANDBY_REPLICAS says why
+        help="standby copies of each table partition on other instances (default 0; see "
+        "processors/faust_app.py before raising it)",
+    )
     run.add_argument(
         "--tick",
         type=_positive_float,
@@ -105,7 +126,8 @@ def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None
     parser.add_argument(
         "--app-id",
         default=default_app_id,
-        help="Faust app id, also the consumer group (default %(default)s)",
+        help="processor id: the consumer group, and the prefix of its changelog topics "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--bootstrap",
@@ -120,13 +142,6 @@ def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None
         "--topic-prefix",
         default="",
         help="prefix of every linkflow.* topic name, as given to `topics apply --prefix`",
-    )
-    parser.add_argument(
-        "--standby-replicas",
-        type=_non_negative_int,
-        default=0,  # processors.faust_app.DEFAULT_STANDBY_REPLICAS says why
-        help="standby copies of each table partition on other instances (default 0; see "
-        "processors/faust_app.py before raising it)",
     )
     parser.add_argument(
         "--session-timeout",
@@ -155,6 +170,7 @@ def _run_timers(args: argparse.Namespace) -> int:
         tick=args.tick,
         resend_interval=args.resend_interval,
         max_batch=args.max_batch,
+        standby_replicas=args.standby_replicas,
     )
     return _run_guarded(run, config)
 
@@ -166,7 +182,6 @@ def _common_config(args: argparse.Namespace) -> dict[str, Any]:
         "bootstrap": args.bootstrap,
         "datadir": args.datadir,
         "topic_prefix": args.topic_prefix,
-        "standby_replicas": args.standby_replicas,
         "session_timeout": args.session_timeout,
         "metrics_port": args.metrics_port,
         "loglevel": args.loglevel,
@@ -174,7 +189,7 @@ def _common_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_guarded(run: Any, config: Any) -> int:
-    from processors.faust_app import TopicMissing
+    from processors.topics import TopicMissing
 
     try:
         return int(run(config))
@@ -206,6 +221,13 @@ def _non_negative_int(text: str) -> int:
     value = int(_parse(text, int, "a non-negative integer"))
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _parse(text, float, "a non-negative number")
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value}")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from linkflow import settings, transport
 from linkflow.client.ids import execution_id_for, partition_for
 from linkflow.codec import decode_history, encode_command, encode_definition
+
+log = logging.getLogger(__name__)
 
 TERMINAL_EVENTS = {
     "WorkflowExecutionCompleted": "completed",
@@ -202,9 +205,16 @@ class Client:
         start_ms = self._started_at.get(execution_id)
         tp = TopicPartition(self._history_topic, partition, 0)
         if start_ms is not None:
-            found = consumer.offsets_for_times(
-                [TopicPartition(self._history_topic, partition, start_ms - 60_000)], timeout=10
-            )
+            try:
+                found = consumer.offsets_for_times(
+                    [TopicPartition(self._history_topic, partition, start_ms - 60_000)],
+                    timeout=10,
+                )
+            except KafkaException as exc:
+                # A fresh client may not know the partition's leader yet: the lookup only
+                # saves reading from the start, which is always correct.
+                log.debug("offsets_for_times failed (%s): reading from the start", exc)
+                found = []
             if found and found[0].offset >= 0:
                 tp = found[0]
         consumer.assign([tp])

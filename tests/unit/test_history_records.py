@@ -1,59 +1,37 @@
-"""The history processor's table values: a state stored with its outbox, and the in-flight
-marker a batch writes before it (what crash recovery reads back)."""
+"""The history processor's store values: an execution state with its decision time, encoded
+compactly (msgpack), and as JSON where msgpack cannot hold a value."""
 
 from __future__ import annotations
 
-import json
+import pytest
 
 from linkflow.engine import ExecutionState
 from linkflow.model.catalog import Catalog
-from processors.history_records import (
-    IN_FLIGHT_PREFIX,
-    InFlight,
-    Outgoing,
-    StoredExecution,
-    in_flight_key,
-)
-
-RECORDS = [
-    Outgoing("linkflow.history", b"ex-1", b"\xc3\x01binary\x00event"),
-    Outgoing("linkflow.tasks.default", b"ex-1", b""),
-]
+from processors.history_records import StoredExecution
 
 
-def stored() -> StoredExecution:
+def stored(value: object = "v") -> StoredExecution:
     state = ExecutionState("ex-1", plans=Catalog())
     state.last_event_id = 7
-    return StoredExecution(
-        state, {"commands": 3, "results": 9}, 1_700_000, list(RECORDS), "proc-a:12"
-    )
+    state.vars = {"x": value, "nested": {"list": [1, 2.5, None, True]}}
+    state.request_ids = {"r-1", "r-2"}
+    return StoredExecution(state, 1_700_000)
 
 
-def test_a_stored_execution_round_trips_with_its_outbox() -> None:
-    again = StoredExecution.from_bytes(stored().to_bytes(), Catalog())
-    assert again.applied == {"commands": 3, "results": 9}
+def test_a_stored_execution_round_trips_in_msgpack() -> None:
+    data = stored().to_bytes()
+    assert data[:1] == b"M"
+    again = StoredExecution.from_bytes(data, Catalog())
     assert again.now_ms == 1_700_000
-    assert again.state.last_event_id == 7
-    assert again.outbox == RECORDS
-    assert again.outbox_batch == "proc-a:12"
-    assert again.already_applied("results", 9) and not again.already_applied("results", 10)
+    assert again.state.to_dict() == stored().state.to_dict()
 
 
-def test_the_outbox_reads_without_rebuilding_the_state() -> None:
-    assert StoredExecution.outbox_of(stored().to_bytes()) == ("proc-a:12", RECORDS)
+def test_integers_beyond_64_bits_fall_back_to_json() -> None:
+    data = stored(2**70).to_bytes()
+    assert data[:1] == b"J"
+    assert StoredExecution.from_bytes(data, Catalog()).state.vars["x"] == 2**70
 
 
-def test_a_value_stored_before_outboxes_existed_reads_with_an_empty_one() -> None:
-    data = json.loads(stored().to_bytes())
-    del data["outbox"], data["outbox_batch"]
-    old = json.dumps(data).encode()
-    again = StoredExecution.from_bytes(old, Catalog())
-    assert again.outbox == [] and again.outbox_batch == ""
-    assert StoredExecution.outbox_of(old) == ("", [])
-
-
-def test_in_flight_marker_round_trips_under_a_key_no_execution_id_has() -> None:
-    marker = InFlight("proc-a:12", ("ex-1", "ex-2"))
-    assert InFlight.from_bytes(marker.to_bytes()) == marker
-    assert in_flight_key(5) == IN_FLIGHT_PREFIX + b"5"
-    assert in_flight_key(5).startswith(b"\x00")
+def test_an_unknown_encoding_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown state encoding"):
+        StoredExecution.from_bytes(b"X{}", Catalog())
