@@ -296,9 +296,8 @@ class KafkaBroker:
             return
         # A format interrupted half way leaves a directory the broker refuses; redo it.
         shutil.rmtree(self.paths.data, ignore_errors=True)
-        if not self.paths.cluster_id.exists():
-            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            self.paths.cluster_id.write_text(raw)
+        if not self.paths.cluster_id.exists() or self.paths.cluster_id.read_text().startswith("-"):
+            self.paths.cluster_id.write_text(new_cluster_id())
         result = subprocess.run(
             [
                 java,
@@ -328,3 +327,13 @@ class KafkaBroker:
         terminate(pid, str(self.paths.config), timeout=60.0)
         self.paths.pid.unlink(missing_ok=True)
         return True
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id (urlsafe base64 of 16 random bytes) that does not start with "-":
+    the storage tool would read such an id as an option. Kafka's own Uuid.randomUuid
+    draws again in that case too."""
+    while True:
+        raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not raw.startswith("-"):
+            return raw
