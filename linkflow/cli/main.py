@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.workflows",
     "linkflow.cli.executions",
     "linkflow.cli.dlq",
+    "linkflow.cli.verify",
 )
 
 

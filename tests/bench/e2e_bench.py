@@ -2,11 +2,13 @@
 
     .venv/bin/python tests/bench/e2e_bench.py [--rate 100] [--duration 10] [--saturation 2000]
         [--warmup 20] [--workers 1] [--worker-concurrency 10] [--timeout 60] [--workdir DIR]
+        [--no-sink] [--check]
 
 Creates topics of its own (a fresh prefix), starts the history processor, the timers
-processor and `--workers` workers (`linkflow worker --queue default`) on them as child
-processes, registers a workflow of three `noop` activities (trigger -> noop -> noop ->
-noop) and runs it in three modes, one after the other:
+processor, `--workers` workers (`linkflow worker --queue default`) and the visibility sink
+(into the local PostgreSQL) on them as child processes, registers a workflow of three
+`noop` activities (trigger -> noop -> noop -> noop) and runs it in three modes, one after
+the other:
 
 - warmup: `--warmup` executions, not reported;
 - rate: StartWorkflow commands paced at `--rate` per second for `--duration` seconds
@@ -16,23 +18,30 @@ noop) and runs it in three modes, one after the other:
 A thread reads the prefixed history topic and notes when each execution's terminal event
 (WorkflowExecutionCompleted, ...Failed, ...) is read. For each mode it prints the offered
 rate, executions started and completed, throughput (completed executions / time from the
-first start sent to the last terminal event read), start-to-complete latency (terminal
-event read - start sent, both `time.perf_counter`) p50/p95/p99/max, the same latency by
-the record timestamp of the terminal event (the history processor's clock when it
-produced it), the time to WorkflowExecutionStarted, and how many executions did not finish
-within `--timeout` seconds of the mode's last start (reported, not waited for). `0` or a
-negative `--rate`/`--saturation` skips that mode. The last lines give this script's own CPU
-time (it shares the machine with what it measures) and the log lines of the child
-processes that look like errors. Exit status 1 if any execution did not finish.
+first start sent to the last execution complete), start-to-complete latency p50/p95/p99/max
+measured three ways: until its row in PostgreSQL says it ended (a thread polls the
+executions table; what a user of the API sees), until its terminal event is read from
+Kafka, and by the record timestamp of the terminal event (the history processor's clock);
+the time to WorkflowExecutionStarted; how many executions did not finish within
+`--timeout` seconds of the mode's last start (reported, not waited for); and the CPU
+seconds each process used during the mode (the broker and PostgreSQL included). With
+`--no-sink` completion is the terminal event on Kafka. `0` or a negative
+`--rate`/`--saturation` skips that mode. The last lines give this script's own CPU time (it
+shares the machine with what it measures) and the log lines of the child processes that
+look like errors. Exit status 1 if any execution did not finish.
+
+`--check` is the CI mode: a tiny load (5 warmup, 20/s for 2 s, 50 at once) that proves the
+whole pipeline and the report work; its figures mean nothing.
 
 Everything it created is deleted at the end (`--workdir` keeps the process logs). Needs
-`linkflow dev up` (or LINKFLOW_KAFKA_BOOTSTRAP).
+`linkflow dev up` (or LINKFLOW_KAFKA_BOOTSTRAP and LINKFLOW_DATABASE_URL).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import resource
 import sys
@@ -41,11 +50,13 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
+import psycopg
 from confluent_kafka import Consumer, ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 from test_runtime_support import Runtime, linear, runtime, unique_id
@@ -80,6 +91,7 @@ class Seen:
 
     started_at: float | None = None
     terminal_at: float | None = None
+    in_postgres_at: float | None = None  # its row first showed it ended
     terminal_ts_ms: int | None = None
     status: str | None = None
 
@@ -117,11 +129,17 @@ class HistoryReader:
         with self._lock:
             return self.seen.get(execution_id)
 
-    def wait_ended(self, ids: set[str], seconds: float) -> set[str]:
-        """Those of `ids` without a terminal event after waiting up to `seconds` for them."""
+    def wait_ended(self, ids: set[str], seconds: float, with_sink: bool) -> set[str]:
+        """Those of `ids` not complete (see `done_at`) after waiting up to `seconds`."""
 
         def pending() -> set[str]:
-            return {e for e in ids if (s := self.seen.get(e)) is None or s.terminal_at is None}
+            return {
+                e
+                for e in ids
+                if (s := self.seen.get(e)) is None
+                or s.terminal_at is None
+                or done_at(s, with_sink) is None
+            }
 
         with self._ended:
             self._ended.wait_for(lambda: not pending(), seconds)
@@ -167,6 +185,92 @@ class HistoryReader:
                         self._ended.notify_all()
 
 
+class PostgresWatcher:
+    """Polls the executions table in a thread; notes when each watched execution's row
+    first shows it ended (what the API answers from)."""
+
+    INTERVAL = 0.01
+
+    def __init__(self, database_url: str, reader: HistoryReader) -> None:
+        self.database_url = database_url
+        self.reader = reader  # whose Seen records it completes, under its lock
+        self._pending: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="postgres-watcher", daemon=True)
+
+    def start(self) -> PostgresWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def watch(self, execution_id: str) -> None:
+        with self.reader._lock:
+            self._pending.add(execution_id)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while not self._stop.wait(self.INTERVAL):
+                with self.reader._lock:
+                    pending = list(self._pending)
+                if not pending:
+                    continue
+                rows = conn.execute(
+                    "SELECT execution_id FROM executions "
+                    "WHERE execution_id = ANY(%s) AND status <> 'running'",
+                    (pending,),
+                ).fetchall()
+                seen_at = time.perf_counter()
+                with self.reader._ended:
+                    for (execution_id,) in rows:
+                        self._pending.discard(execution_id)
+                        seen = self.reader.seen.setdefault(execution_id, Seen())
+                        seen.in_postgres_at = seen_at
+                    if rows:
+                        self.reader._ended.notify_all()
+
+
+def done_at(seen: Seen, with_sink: bool) -> float | None:
+    """When an execution counts as complete: its row in Postgres, or its terminal event."""
+    return seen.in_postgres_at if with_sink else seen.terminal_at
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(rt: Runtime) -> dict[str, float]:
+    """CPU seconds so far of every runtime process, the broker and PostgreSQL."""
+    out = {
+        name: cpu_seconds(proc.proc.pid)
+        for name, proc in rt.processes.items()
+        if proc.proc is not None
+    }
+    broker = postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b"kafka.Kafka" in cmdline:
+            broker += cpu_seconds(int(entry))
+        elif cmdline.startswith(b"postgres") or b"/bin/postgres" in cmdline:
+            postgres += cpu_seconds(int(entry))
+    out["kafka broker"] = broker
+    out["postgresql"] = postgres
+    return out
+
+
 @dataclass
 class ModeResult:
     name: str
@@ -174,6 +278,8 @@ class ModeResult:
     sent: dict[str, tuple[float, int]] = field(default_factory=dict)  # perf_counter, epoch ms
     send_span_s: float = 0.0
     max_send_lag_ms: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # seconds during the mode
+    with_sink: bool = True
 
 
 def run_mode(
@@ -184,11 +290,13 @@ def run_mode(
     count: int,
     rate: float | None,
     timeout: float,
+    watcher: PostgresWatcher | None,
 ) -> tuple[ModeResult, dict[str, Seen]]:
     """Send `count` starts (paced at `rate`/s, or as fast as possible if None), then wait up
-    to `timeout` seconds after the last send for every terminal event."""
+    to `timeout` seconds after the last send for every execution to complete."""
     offered = f"{rate:g}/s" if rate else "as fast as possible"
-    result = ModeResult(name, offered)
+    result = ModeResult(name, offered, with_sink=watcher is not None)
+    cpu_before = cpu_snapshot(rt)
     client = rt.client
     ids = [f"{name}-{uuid.uuid4().hex}" for _ in range(count)]
     t0 = time.perf_counter()
@@ -205,6 +313,8 @@ def run_mode(
         # flush=False: the producer batches (linger.ms) and sends from its own thread.
         client.start(workflow_id, {}, execution_id=execution_id, flush=False)
         result.sent[execution_id] = (sent_at, sent_ms)
+        if watcher is not None:
+            watcher.watch(execution_id)
     result.send_span_s = time.perf_counter() - t0
     client.flush()
 
@@ -212,9 +322,13 @@ def run_mode(
     pending = set(ids)
     while pending and time.monotonic() < deadline:
         # Wake on terminal events; look at the processes at least once a second.
-        pending = reader.wait_ended(pending, min(1.0, max(0.0, deadline - time.monotonic())))
+        pending = reader.wait_ended(
+            pending, min(1.0, max(0.0, deadline - time.monotonic())), result.with_sink
+        )
         if pending:
             rt.check_alive()
+    cpu_after = cpu_snapshot(rt)
+    result.cpu = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
     seen = {}
     for e in ids:
         s = reader.get(e)
@@ -223,7 +337,7 @@ def run_mode(
 
 
 def report(result: ModeResult, seen: dict[str, Seen]) -> None:
-    done = {e: s for e, s in seen.items() if s.terminal_at is not None}
+    done = {e: s for e, s in seen.items() if done_at(s, result.with_sink) is not None}
     unfinished = len(result.sent) - len(done)
     print(f"== {result.name}: offered {result.offered}")
     achieved = len(result.sent) / result.send_span_s if result.send_span_s > 0 else float("inf")
@@ -236,33 +350,37 @@ def report(result: ModeResult, seen: dict[str, Seen]) -> None:
         + (f" ({by_status})" if by_status else "")
         + f"; unfinished after timeout: {unfinished}"
     )
-    if not done:
-        return
-    first_sent = min(at for at, _ in result.sent.values())
-    last_done = max(s.terminal_at for s in done.values() if s.terminal_at is not None)
-    span = max(1e-9, last_done - first_sent)
-    print(
-        f"throughput: {len(done) / span:,.1f} executions/s "
-        f"({len(done)} in {span:.2f}s, first start to last terminal)"
-    )
-    latency = [
-        (s.terminal_at - result.sent[e][0]) * 1000
-        for e, s in done.items()
-        if s.terminal_at is not None
-    ]
-    by_record = [
-        float(s.terminal_ts_ms - result.sent[e][1])
-        for e, s in done.items()
-        if s.terminal_ts_ms is not None and s.terminal_ts_ms >= 0
-    ]
-    to_started = [
-        (s.started_at - result.sent[e][0]) * 1000
-        for e, s in done.items()
-        if s.started_at is not None
-    ]
-    print(describe("start -> terminal read", latency))
-    print(describe("start -> terminal (record ts)", by_record))
-    print(describe("start -> Started read", to_started))
+    if done:
+        first_sent = min(at for at, _ in result.sent.values())
+        last_done = max(t for s in done.values() if (t := done_at(s, result.with_sink)))
+        span = max(1e-9, last_done - first_sent)
+        where = "in Postgres" if result.with_sink else "terminal event read"
+        print(
+            f"throughput: {len(done) / span:,.1f} executions/s "
+            f"({len(done)} in {span:.2f}s, first start to last complete, {where})"
+        )
+
+        def since_sent(at: float | None, e: str) -> float | None:
+            return None if at is None else (at - result.sent[e][0]) * 1000
+
+        def series(pick: Callable[[Seen], float | None]) -> list[float]:
+            values = [since_sent(pick(s), e) for e, s in done.items()]
+            return [v for v in values if v is not None]
+
+        if result.with_sink:
+            print(describe("start -> complete in Postgres", series(lambda s: s.in_postgres_at)))
+        print(describe("start -> terminal read", series(lambda s: s.terminal_at)))
+        by_record = [
+            float(s.terminal_ts_ms - result.sent[e][1])
+            for e, s in done.items()
+            if s.terminal_ts_ms is not None and s.terminal_ts_ms >= 0
+        ]
+        print(describe("start -> terminal (record ts)", by_record))
+        print(describe("start -> Started read", series(lambda s: s.started_at)))
+    if result.cpu:
+        total = sum(result.cpu.values())
+        parts = ", ".join(f"{name} {sec:.1f}" for name, sec in sorted(result.cpu.items()))
+        print(f"CPU seconds during the mode: {parts} (total {total:.1f})")
 
 
 def wait_workers_settled(rt: Runtime, workers: int, queue: str = "default") -> None:
@@ -323,8 +441,18 @@ def main() -> int:
     parser.add_argument("--log-level", default="INFO", help="of the processors and workers")
     parser.add_argument("--workdir", default=None, help="keep the process logs here")
     parser.add_argument("--bootstrap", default=None)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--no-sink", action="store_true", help="complete = terminal event on Kafka; no sink"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="CI mode: a tiny load, figures meaningless"
+    )
     args = parser.parse_args()
+    if args.check:
+        args.warmup, args.rate, args.duration, args.saturation = 5, 20.0, 2.0, 50
     bootstrap = args.bootstrap or settings.kafka_bootstrap()
+    database_url = None if args.no_sink else (args.database_url or settings.database_url())
 
     with contextlib.ExitStack() as stack:
         if args.workdir:
@@ -340,6 +468,8 @@ def main() -> int:
             worker_extra += ["--concurrency", str(args.worker_concurrency)]
         for i in range(args.workers):
             rt.start_worker(f"worker-{i}", "default", *worker_extra)
+        if database_url is not None:
+            rt.start_sink(database_url)
         setup_at = time.monotonic()
         wait_workers_settled(rt, args.workers)
         rt.ready()
@@ -349,14 +479,18 @@ def main() -> int:
         rt.register(linear(workflow_id, ["noop", "noop", "noop"]))
         reader = HistoryReader(bootstrap, rt.prefix).start()
         stack.callback(reader.stop)
+        watcher = None
+        if database_url is not None:
+            watcher = PostgresWatcher(database_url, reader).start()
+            stack.callback(watcher.stop)
 
         unfinished = 0
         try:
             if args.warmup > 0:
                 _, seen = run_mode(
-                    rt, reader, workflow_id, "warmup", args.warmup, None, timeout=STARTUP
+                    rt, reader, workflow_id, "warmup", args.warmup, None, STARTUP, watcher
                 )
-                missing = sum(1 for s in seen.values() if s.terminal_at is None)
+                missing = sum(1 for s in seen.values() if done_at(s, watcher is not None) is None)
                 print(f"warmup: {args.warmup - missing}/{args.warmup} finished")
             modes: list[tuple[str, int, float | None]] = []
             if args.rate > 0 and args.duration > 0:
@@ -364,9 +498,11 @@ def main() -> int:
             if args.saturation > 0:
                 modes.append(("saturation", args.saturation, None))
             for name, count, rate in modes:
-                result, seen = run_mode(rt, reader, workflow_id, name, count, rate, args.timeout)
+                result, seen = run_mode(
+                    rt, reader, workflow_id, name, count, rate, args.timeout, watcher
+                )
                 report(result, seen)
-                unfinished += sum(1 for s in seen.values() if s.terminal_at is None)
+                unfinished += sum(1 for s in seen.values() if done_at(s, result.with_sink) is None)
             own = resource.getrusage(resource.RUSAGE_SELF)
             print(
                 f"history records read: {reader.records:,}"

@@ -165,6 +165,28 @@ class Runtime:
             ],
         )
 
+    def start_sink(self, database_url: str, name: str = "sink") -> Process:
+        """The visibility sink on this runtime's history topic, into `database_url`."""
+        return self._add(
+            name,
+            [
+                "-m",
+                "linkflow.cli.main",
+                "sink",
+                "run",
+                "--bootstrap",
+                self.topics.bootstrap,
+                "--database-url",
+                database_url,
+                "--topic",
+                self.prefix + "linkflow.history",
+                "--dlq-topic",
+                self.prefix + "linkflow.dlq",
+                "--group",
+                f"{self.prefix}sink",
+            ],
+        )
+
     def start_all(self) -> None:
         self.start_engine()
         self.start_timers()
