@@ -23,8 +23,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from rocksdict import Options, Rdict, WriteBatch
@@ -49,6 +50,21 @@ class PartitionStore:
     def get(self, key: bytes) -> bytes | None:
         value: bytes | None = self._db.get(key)
         return value
+
+    def iter(self) -> Any:
+        """A raw rocksdict iterator (seek, valid, key, value, next)."""
+        return self._db.iter()
+
+    def keys_from(self, start: bytes) -> Iterator[bytes]:
+        """Keys in byte order from `start` on."""
+        it = self._db.iter()
+        it.seek(start)
+        while it.valid():
+            yield it.key()
+            it.next()
+
+    def estimated_keys(self) -> int:
+        return int(self._db.property_int_value("rocksdb.estimate-num-keys") or 0)
 
     def changelog_offset(self) -> int:
         """The next changelog offset this store has not seen (0: nothing yet)."""

@@ -2,50 +2,48 @@
 
     linkflow timers run            # or: python -m processors.timers
 
-It consumes `linkflow.history` and keeps every pending timer in RocksDB tables with
-changelogs (`processors.timers_state`):
+It consumes `linkflow.history` and keeps every pending timer in one RocksDB store per
+history partition (`processors.timers_state` says how the keys look):
 
 - TimerStarted adds a timer; TimerFired or TimerCanceled removes it; a terminal event
   (completed, failed, timed out, cancelled, terminated, continued-as-new) removes all of the
-  execution's timers. Nothing else writes the tables: Faust only lets a table change inside
-  stream iteration, and keeping history the only writer makes the tables a pure function
-  of it.
-- A background loop (`processors.timers_firing`) reads the stores of the partitions this
-  instance owns in due order and produces a TimerFired input for each due timer to
-  `linkflow.results`, keyed by execution id, so it lands on the partition of the execution
-  (aiokafka's murmur2, as Java clients and Faust choose). It resends a timer until history
-  confirms it; the engine drops duplicates.
+  execution's timers. Nothing else changes the stores, so they are a pure function of
+  history.
+- Between batches the firer (`processors.timers_firing`) reads the stores of the partitions
+  this instance owns in due order and produces a TimerFired input for each due timer to
+  `linkflow.results`, keyed by execution id, so it lands on the partition of the execution.
+  It resends a timer until history confirms it; the engine drops duplicates.
 
-Crash safety: history offsets are committed after the changelog writes are flushed, and a
-restarted instance (or one that took over a partition) sends every due timer again. A
-timer may fire more than once; it never fires before its time and never gets lost.
-Undecodable history records go to the dead-letter topic and processing continues.
+The stream side runs the same loop as the history processor (`processors.exactly_once`):
+each batch's store changes go to the changelog topic in one transaction with the history
+offsets, so a restarted instance, or one that took over a partition, restores exactly the
+timers of the history it has read. TimerFired records are produced outside transactions
+(a plain idempotent producer): a timer may fire more than once, never before its time, and
+is never lost. A firing pass runs after every poll, so a timer fires at most about 0.1 s
+(the poll timeout) after it is due. Undecodable history records go to the dead-letter topic
+and processing continues.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
 
-import faust
-from faust.types import EventT
+from confluent_kafka import Message, Producer
 
 from linkflow import metrics, settings, transport
-from linkflow.codec import DecodeError, decode_history, encode_result
-from processors.faust_app import (
-    DEFAULT_STANDBY_REPLICAS,
-    dead_letter,
-    ensure_changelogs,
-    make_app,
-    make_table,
-    run_worker,
-)
+from linkflow.codec import DecodeError, codec, decode_history, encode_result
+from linkflow.codec.framing import read_header
+from processors.exactly_once import DeadLetter, LoopConfig, Output, TransactionalLoop
+from processors.history_defaults import DEFAULT_TRANSACTION_TIMEOUT
+from processors.state_store import PartitionStore, PartitionStores
 from processors.timers_firing import (
     DEFAULT_MAX_BATCH,
     DEFAULT_RESEND_INTERVAL,
@@ -62,14 +60,16 @@ from processors.timers_state import (
     TimerTables,
     timer_from_event,
 )
-from processors.topics import describe_topic
+from processors.topics import describe_topic, ensure_changelog_topics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_APP_ID = "linkflow-timers"
-DUE_TABLE = "timers"
-INDEX_TABLE = "timer_index"
+INPUT_BATCH = 1000  # history records per transaction at most
 _PENDING_GAUGE_INTERVAL = 1.0
+# Every event type that can change the stores contains one of these in its encoded
+# envelope (event_type is a plain Avro string): any other record is skipped undecoded.
+_MAY_MATTER = (b"Timer", b"WorkflowExecution")
 
 
 @dataclass(frozen=True)
@@ -82,140 +82,173 @@ class TimersConfig:
     tick: float = DEFAULT_TICK
     resend_interval: float = DEFAULT_RESEND_INTERVAL
     max_batch: int = DEFAULT_MAX_BATCH
-    standby_replicas: int = DEFAULT_STANDBY_REPLICAS
     session_timeout: float = 60.0
+    transaction_timeout: float = DEFAULT_TRANSACTION_TIMEOUT
     metrics_port: int | None = None
     loglevel: str = "INFO"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.app_id}-state-changelog"
+
+    def loop_config(self) -> LoopConfig:
+        assert self.bootstrap is not None
+        return LoopConfig(
+            app_id=self.app_id,
+            bootstrap=self.bootstrap,
+            state_dir=self.datadir or settings.state_dir() / "processors" / self.app_id,
+            changelog_topic=self.changelog_topic,
+            dlq_topic=self.topic(transport.DLQ),
+            max_batch=INPUT_BATCH,
+            batch_within=0.0,
+            session_timeout=self.session_timeout,
+            transaction_timeout=self.transaction_timeout,
+            name="timers",
+        )
+
+
+class _BatchView:
+    """One partition store as a batch sees it: its own writes over the committed values.
+    The writes are what the batch commits (None deletes)."""
+
+    def __init__(self, store: PartitionStore) -> None:
+        self.store = store
+        self.writes: dict[bytes, bytes | None] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.store.get(key)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        self.writes[key] = None
+
+    def keys_with_prefix(self, prefix: bytes) -> Iterator[bytes]:
+        seen = set()
+        for key in self.store.keys_from(prefix):
+            if not key.startswith(prefix):
+                break
+            seen.add(key)
+            if self.writes.get(key, b"") is not None:
+                yield key
+        for key, value in list(self.writes.items()):
+            if key.startswith(prefix) and key not in seen and value is not None:
+                yield key
+
 
 class TimersProcessor:
-    """The Faust app, its tables and the firing loop, wired together."""
+    """The stream side (`processors.exactly_once.BatchProcessor`) and the firer."""
 
-    def __init__(self, config: TimersConfig, partitions: int, **app_overrides: Any) -> None:
+    def __init__(self, config: TimersConfig) -> None:
+        assert config.bootstrap is not None
         self.config = config
-        self.app = app = make_app(
-            config.app_id,
-            bootstrap=config.bootstrap,
-            datadir=config.datadir,
-            standby_replicas=config.standby_replicas,
-            broker_session_timeout=config.session_timeout,
-            **app_overrides,
-        )
-        self.due = make_table(
-            app, DUE_TABLE, partitions=partitions, help="pending timers by due time"
-        )
-        self.index = make_table(
-            app, INDEX_TABLE, partitions=partitions, help="execution+timer id -> due key"
-        )
-        self.tables = TimerTables(self.due, self.index)  # type: ignore[arg-type]
-        self.history = app.topic(config.topic(transport.HISTORY), key_type=bytes, value_type=bytes)
-        self.results = app.topic(config.topic(transport.RESULTS), key_type=bytes, value_type=bytes)
-        self.dlq = app.topic(config.topic(transport.DLQ), key_type=bytes, value_type=bytes)
+        self.history_topic = config.topic(transport.HISTORY)
+        self.results_topic = config.topic(transport.RESULTS)
+        self.loop = TransactionalLoop(config.loop_config(), [self.history_topic])
+        self.producer = Producer(transport.producer_config(config.bootstrap))
         self.firer = Firer(
             self._send_fired,
             resend_interval=config.resend_interval,
             max_batch=config.max_batch,
-            observe_lateness=self._observe_lateness,
+            tick=config.tick,
+            observe_lateness=metrics.TIMER_LATENESS.observe,
         )
-        self._seen_rebalances = -1
+        # (partition, added due keys, removed due keys) of the batch being committed.
+        self._changes: list[tuple[int, list[bytes], list[bytes]]] = []
         self._pending_updated = 0.0
-        app.agent(self.history, name=f"{config.app_id}.history")(self._consume)
-        app.task(self._fire)
 
-    # -- the stream: the only writer of the tables ---------------------------------------
-
-    async def _consume(self, stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            await self.handle(event)
-
-    async def handle(self, event: EventT) -> None:
-        data = event.message.value
-        if not data:
-            await dead_letter(self.app, self.dlq, event, "empty", "no value")
-            return
+    def run(self) -> None:
         try:
-            history = decode_history(data)
-        except DecodeError as exc:
-            await dead_letter(self.app, self.dlq, event, str(exc.reason), exc.detail)
-            return
-        event_type = history["event_type"]
-        if event_type not in RELEVANT_EVENTS:
-            return
-        partition = event.message.partition
-        firer = self.firer
+            self.loop.run(self)
+        finally:
+            self.producer.flush(5)
+
+    # -- the loop's hooks -----------------------------------------------------------------
+
+    def handle(self, batch: Sequence[Message], stores: PartitionStores) -> Output:
+        output = Output()
+        views: dict[int, _BatchView] = {}
+        self._changes = []
+        for msg in batch:
+            value = msg.value()
+            if not value:
+                output.dead_letters.append(DeadLetter(msg, "empty", "no value"))
+                continue
+            try:
+                if not any(mark in value for mark in _MAY_MATTER):
+                    if read_header(value) not in _history_fingerprints():
+                        decode_history(value)  # raises, saying why
+                    continue
+                history = decode_history(value)
+            except DecodeError as exc:
+                output.dead_letters.append(DeadLetter(msg, str(exc.reason), exc.detail))
+                continue
+            event_type = history["event_type"]
+            if event_type not in RELEVANT_EVENTS:
+                continue
+            partition = msg.partition()
+            view = views.get(partition)
+            if view is None:
+                view = views[partition] = _BatchView(stores.get(partition))
+            self._apply(partition, view, event_type, history)
+        for partition, view in views.items():
+            if view.writes:
+                output.values[partition] = view.writes
+        return output
+
+    def _apply(
+        self, partition: int, view: _BatchView, event_type: str, history: Mapping[str, object]
+    ) -> None:
+        tables = TimerTables(view, view)  # type: ignore[arg-type]
+        added: list[bytes] = []
+        removed: list[bytes] = []
         if event_type == TIMER_STARTED:
-            added, replaced = self.tables.start(timer_from_event(history))
-            if replaced is not None:
-                firer.on_removed(partition, replaced)
-            if added is not None:
-                firer.on_added(partition, added)
+            key, replaced = tables.start(timer_from_event(dict(history)))
+            added += [key] if key is not None else []
+            removed += [replaced] if replaced is not None else []
         elif event_type in (TIMER_FIRED, TIMER_CANCELED):
-            timer_id = history["attributes"]["timer_id"]
-            removed = self.tables.remove(history["execution_id"], timer_id)
-            if removed is not None:
-                firer.on_removed(partition, removed)
+            attributes = history["attributes"]
+            assert isinstance(attributes, dict)
+            gone = tables.remove(str(history["execution_id"]), attributes["timer_id"])
+            removed += [gone] if gone is not None else []
         else:
-            scan = self._index_prefix_scan(partition)
-            for removed in self.tables.remove_execution(scan, history["execution_id"]):
-                firer.on_removed(partition, removed)
+            removed += tables.remove_execution(view.keys_with_prefix, str(history["execution_id"]))
+        if added or removed:
+            self._changes.append((partition, added, removed))
 
-    def _index_prefix_scan(self, partition: int) -> Any:
-        db = self.index.data._db_for_partition(partition)  # type: ignore[attr-defined]
+    def committed(self, output: Output) -> None:
+        for partition, added, removed in self._changes:
+            for key in removed:
+                self.firer.on_removed(partition, key)
+            for key in added:
+                self.firer.on_added(partition, key)
+        self._changes = []
 
-        def keys(prefix: bytes) -> Iterator[bytes]:
-            it = db.iter()
-            it.seek(prefix)
-            while it.valid():
-                key = it.key()
-                if not key.startswith(prefix):
-                    return
-                yield key
-                it.next()
+    def aborted(self) -> None:
+        self._changes = []
 
-        return keys
+    def assigned(self, partitions: list[int]) -> None:
+        # The stores may hold timers this process never saw arrive.
+        self.firer.reset()
 
-    # -- the firing loop: reads the stores, never writes them ------------------------------
+    def revoked(self) -> None:
+        self.firer.reset()
 
-    async def _fire(self) -> None:
-        await self.firer.run(
-            self._active_stores, tick=self.config.tick, stopped=lambda: self.app.should_stop
-        )
-
-    def _active_stores(self) -> Mapping[int, OrderedStore] | None:
-        app = self.app
-        if app.rebalancing or app.in_recovery or not app.tables.recovery.completed.is_set():
-            return None
-        if app.rebalancing_count != self._seen_rebalances:
-            # Partitions may have moved and stores been restored from changelogs.
-            self._seen_rebalances = app.rebalancing_count
-            self.firer.reset()
-        topic = self.due.changelog_topic_name
-        store = self.due.data
-        stores = {
-            tp.partition: store._db_for_partition(tp.partition)  # type: ignore[attr-defined]
-            for tp in sorted(app.assignor.assigned_actives())
-            if tp.topic == topic
-        }
+    def idle(self) -> None:
+        stores: dict[int, OrderedStore] = {p: self.loop.stores.get(p) for p in self.loop.owned}
+        self.firer.poll(stores)
+        self.producer.poll(0)  # delivery reports
         self._update_pending_gauge(stores)
-        return stores
 
-    def _update_pending_gauge(self, stores: Mapping[int, Any]) -> None:
-        now = time.monotonic()
-        if now - self._pending_updated < _PENDING_GAUGE_INTERVAL:
-            return
-        self._pending_updated = now
-        # RocksDB's estimate is cheap and close enough for a gauge; the store also holds
-        # Faust's offset key, hence the -1.
-        estimate = sum(
-            max(0, (db.property_int_value("rocksdb.estimate-num-keys") or 0) - 1)
-            for db in stores.values()
-        )
-        metrics.TIMERS_PENDING.set(estimate)
+    # -- firing ---------------------------------------------------------------------------
 
-    async def _send_fired(self, timer: Timer, fired_at_ms: int) -> None:
+    def _send_fired(self, timer: Timer, fired_at_ms: int) -> None:
         value = encode_result(
             {
                 "input_type": "TimerFired",
@@ -225,15 +258,32 @@ class TimersProcessor:
                 "fired_at_ms": fired_at_ms,
             }
         )
-        # force: a background task has no event to attach the send to; send it now.
-        await self.results.send(key=timer.execution_id.encode(), value=value, force=True)
+        try:
+            self.producer.produce(self.results_topic, value, timer.execution_id.encode())
+        except BufferError:
+            self.producer.poll(1.0)
+            self.producer.produce(self.results_topic, value, timer.execution_id.encode())
 
-    def _observe_lateness(self, seconds: float) -> None:
-        metrics.TIMER_LATENESS.observe(seconds)
+    def _update_pending_gauge(self, stores: Mapping[int, OrderedStore]) -> None:
+        now = time.monotonic()
+        if now - self._pending_updated < _PENDING_GAUGE_INTERVAL:
+            return
+        self._pending_updated = now
+        # RocksDB's estimate is cheap and close enough for a gauge; half the keys are the
+        # index's.
+        estimate = sum(
+            store.estimated_keys() for store in stores.values() if isinstance(store, PartitionStore)
+        )
+        metrics.TIMERS_PENDING.set(estimate // 2)
+
+
+@cache
+def _history_fingerprints() -> frozenset[bytes]:
+    return codec("history").known_fingerprints
 
 
 def build(config: TimersConfig) -> TimersProcessor:
-    """The processor, with its changelog topics created (blocking: call before the loop)."""
+    """The processor, with its changelog topic created (blocking)."""
     bootstrap = config.bootstrap or settings.kafka_bootstrap()
     config = dataclasses.replace(config, bootstrap=bootstrap)
     history = describe_topic(bootstrap, config.topic(transport.HISTORY))
@@ -244,23 +294,33 @@ def build(config: TimersConfig) -> TimersProcessor:
             f"{history.partitions}: they must be co-partitioned (see topics/execution.yaml)"
         )
     describe_topic(bootstrap, config.topic(transport.DLQ))
-    processor = TimersProcessor(config, history.partitions)
-    ensure_changelogs(processor.app, bootstrap, history)
-    return processor
+    ensure_changelog_topics(
+        bootstrap,
+        history,
+        {config.changelog_topic: f"pending timers of timers processor {config.app_id}"},
+    )
+    return TimersProcessor(config)
 
 
 def run(config: TimersConfig) -> int:
     """Run the timers processor until SIGTERM/SIGINT; the exit code."""
+    logging.basicConfig(
+        level=config.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     processor = build(config)
     if config.metrics_port is not None:
         metrics.serve(config.metrics_port)
+    signal.signal(signal.SIGTERM, processor.loop.stop)
+    signal.signal(signal.SIGINT, processor.loop.stop)
     log.info(
-        "timers processor %s: %s -> %s",
+        "timers processor %s (transactional.id %s): %s -> %s",
         config.app_id,
-        processor.history.get_topic_name(),
-        processor.results.get_topic_name(),
+        processor.loop.transactional_id,
+        processor.history_topic,
+        processor.results_topic,
     )
-    return run_worker(processor.app, loglevel=config.loglevel)
+    processor.run()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Finds due timers in the partition stores and sends each one's TimerFired.
 
-The firing loop only reads the stores: a timer leaves the store when the history processor's
+The firer only reads the stores: a timer leaves the store when the history processor's
 TimerFired (or TimerCanceled) history event comes back through the stream. Until then it is
 remembered as sent and sent again every `resend_interval` seconds; duplicates are harmless
 (the engine ignores a timer already fired). After a restart nothing is remembered, so every
@@ -13,15 +13,13 @@ before the start key (already due when it arrived) moves the start key back.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from processors.timers_state import Timer, decode_timer, fire_at_of, is_due_key
+from processors.timers_state import FIRST_DUE_KEY, Timer, decode_timer, fire_at_of, is_due_key
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +49,13 @@ class OrderedIterator(Protocol):
     def next(self) -> None: ...
 
 
-SendFired = Callable[[Timer, int], Awaitable[None]]
+SendFired = Callable[[Timer, int], None]
 
 
 @dataclass
 class _Partition:
     # Every due key before `start` has been sent at least once.
-    start: bytes = b""
+    start: bytes = FIRST_DUE_KEY
     # Due key -> monotonic time of the last send; insertion order is send order.
     sent: dict[bytes, float] = field(default_factory=dict)
 
@@ -81,7 +79,8 @@ def _items_from(store: OrderedStore, start: bytes) -> Iterator[tuple[bytes, byte
 
 
 class Firer:
-    """The firing loop's state and one pass over the stores (`fire_due`).
+    """The firing state and one pass over the stores (`fire_due`); `poll` makes a pass
+    when one is due.
 
     `send(timer, fired_at_ms)` produces a TimerFired; `observe_lateness(seconds)` records
     how late the first send of a timer was.
@@ -93,6 +92,7 @@ class Firer:
         *,
         resend_interval: float = DEFAULT_RESEND_INTERVAL,
         max_batch: int = DEFAULT_MAX_BATCH,
+        tick: float = DEFAULT_TICK,
         observe_lateness: Callable[[float], None] = lambda _s: None,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
         monotonic: Callable[[], float] = time.monotonic,
@@ -103,21 +103,22 @@ class Firer:
         self._observe_lateness = observe_lateness
         self._wall_ms = wall_ms
         self._monotonic = monotonic
+        self.tick = tick
         self._partitions: dict[int, _Partition] = {}
-        self.wake = asyncio.Event()
-        # When the loop plans to look next (epoch ms); an earlier new timer wakes it.
+        # When to look next (epoch ms); a new timer due earlier, or a reset, sets `woken`.
         self.next_wake_ms: float = 0.0
+        self.woken = True
         self.sent_total = 0
         self.resent_total = 0
 
-    # -- called by the stream, between awaits of the loop -------------------------------
+    # -- called as history changes the stores ------------------------------------------
 
     def on_added(self, partition: int, key: bytes) -> None:
         state = self._partitions.get(partition)
         if state is not None and key < state.start:
             state.start = key
         if fire_at_of(key) < self.next_wake_ms:
-            self.wake.set()
+            self.woken = True
 
     def on_removed(self, partition: int, key: bytes) -> None:
         state = self._partitions.get(partition)
@@ -129,8 +130,8 @@ class Firer:
         stores may hold timers this process never saw arrive). Sent times are kept so a
         rebalance does not resend everything at once."""
         for state in self._partitions.values():
-            state.start = b""
-        self.wake.set()
+            state.start = FIRST_DUE_KEY
+        self.woken = True
 
     @property
     def pending_sent(self) -> int:
@@ -138,7 +139,23 @@ class Firer:
 
     # -- the loop's pass ---------------------------------------------------------------
 
-    async def fire_due(self, stores: Mapping[int, OrderedStore]) -> float:
+    def poll(self, stores: Mapping[int, OrderedStore]) -> None:
+        """Make a pass if one is due (see `fire_due`). A failing send (broker away) is
+        logged; the unsent timers are still in the stores and are read again next time."""
+        now_ms = self._wall_ms()
+        if not self.woken and now_ms < self.next_wake_ms:
+            return
+        self.woken = False
+        try:
+            next_ms = self.fire_due(stores)
+        except Exception:
+            log.exception("firing due timers failed; retrying in %.1fs", self.tick)
+            self.reset()
+            self.woken = False
+            next_ms = now_ms + self.tick * 1000.0
+        self.next_wake_ms = min(next_ms, now_ms + self.tick * 1000.0)
+
+    def fire_due(self, stores: Mapping[int, OrderedStore]) -> float:
         """Send every due timer not sent yet and resend the overdue unconfirmed ones.
 
         Returns when to look again (epoch ms): the earliest not-yet-due timer, the next
@@ -152,26 +169,24 @@ class Firer:
         next_ms = float("inf")
         for partition, store in stores.items():
             state = self._partitions.setdefault(partition, _Partition())
-            budget, partition_next = await self._fire_partition(state, store, now_ms, budget)
+            budget, partition_next = self._fire_partition(state, store, now_ms, budget)
             next_ms = min(next_ms, partition_next)
             if budget <= 0:
                 return now_ms
-        budget, resend_next = await self._resend(stores, budget)
+        budget, resend_next = self._resend(stores, budget)
         if budget <= 0:
             return now_ms
         return min(next_ms, resend_next)
 
-    async def _fire_partition(
+    def _fire_partition(
         self, state: _Partition, store: OrderedStore, now_ms: int, budget: int
     ) -> tuple[int, float]:
-        # Read first, send after: the scan must not span awaits (the stream may change the
-        # store in between, and rocksdict iterators are not meant to be held across them).
         due: list[tuple[bytes, Timer]] = []
         next_ms = float("inf")
         start = state.start
         for key, value in _items_from(store, start):
             if not is_due_key(key):
-                break  # past our keys (Faust keeps its offset key in the same store)
+                break  # past the due keys (the index keys sort after them)
             fire_at = fire_at_of(key)
             if fire_at > now_ms:
                 next_ms = fire_at
@@ -188,7 +203,7 @@ class Firer:
         state.start = start
         for key, timer in due:
             fired_at_ms = self._wall_ms()
-            await self._send(timer, fired_at_ms)
+            self._send(timer, fired_at_ms)
             self._observe_lateness(max(0, fired_at_ms - timer.fire_at_ms) / 1000.0)
             state.sent[key] = self._monotonic()
         self.sent_total += len(due)
@@ -196,7 +211,7 @@ class Firer:
             return 0, now_ms
         return budget - len(due), next_ms
 
-    async def _resend(self, stores: Mapping[int, OrderedStore], budget: int) -> tuple[int, float]:
+    def _resend(self, stores: Mapping[int, OrderedStore], budget: int) -> tuple[int, float]:
         now = self._monotonic()
         next_ms = float("inf")
         for partition, state in self._partitions.items():
@@ -218,53 +233,10 @@ class Firer:
                 timer = _decode(key, value)
                 if timer is None:
                     continue
-                await self._send(timer, self._wall_ms())
+                self._send(timer, self._wall_ms())
                 state.sent[key] = self._monotonic()  # to the end: order stays send order
                 self.resent_total += 1
             budget -= len(expired)
             if budget <= 0:
                 return 0, next_ms
         return budget, next_ms
-
-    async def run(
-        self,
-        stores: Callable[[], Mapping[int, OrderedStore] | None],
-        *,
-        tick: float = DEFAULT_TICK,
-        not_ready_poll: float = 0.05,
-        stopped: Callable[[], bool] = lambda: False,
-    ) -> None:
-        """Fire due timers until `stopped()`.
-
-        `stores()` is None while the app cannot serve (rebalancing, restoring tables), else
-        the stores of the partitions it owns. The loop sleeps until the earliest due timer,
-        at most `tick` seconds, and wakes early when the stream adds an earlier timer.
-        """
-        while not stopped():
-            self.wake.clear()
-            # While a pass runs any new timer must wake the loop again: the pass may have
-            # read its partition before the timer arrived.
-            self.next_wake_ms = float("inf")
-            current = stores()
-            if current is None:
-                next_ms = self._wall_ms() + min(tick, not_ready_poll) * 1000.0
-            else:
-                try:
-                    next_ms = await self.fire_due(current)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    # A failed send (broker away) must not end the loop; the unsent timers
-                    # are still in the store, so read every partition from the start again.
-                    log.exception("firing due timers failed; retrying in %.1fs", tick)
-                    self.reset()
-                    self.wake.clear()
-                    next_ms = self._wall_ms() + tick * 1000.0
-            next_ms = min(next_ms, self._wall_ms() + tick * 1000.0)
-            self.next_wake_ms = next_ms
-            delay = (next_ms - time.time() * 1000.0) / 1000.0
-            if delay <= 0:
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)

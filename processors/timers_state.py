@@ -1,11 +1,13 @@
-"""Pending timers as two key-value tables, changed only by history events.
+"""Pending timers as key-value pairs in one ordered store per partition, changed only by
+history events.
 
-- `due`:   b"<fire_at_ms, 15 digits>\\0<execution_id>\\0<timer_id>" -> JSON [execution_id,
-  timer_id, fire_at_ms]. Byte order is due order, so the firing loop reads a partition
-  from its first key and stops at the first one not yet due.
-- `index`: b"<execution_id>\\0<timer_id>" -> the timer's due key. TimerFired/TimerCanceled
-  carry only the timer id, and a terminal event must find every timer of its execution:
-  a prefix scan over `<execution_id>\\0` does that without a per-execution list to rewrite.
+- due keys:   b"<fire_at_ms, 15 digits>\\0<execution_id>\\0<timer_id>" -> JSON
+  [execution_id, timer_id, fire_at_ms]. Byte order is due order, so the firer reads a
+  partition from its first due key and stops at the first one not yet due.
+- index keys: b"\\1<execution_id>\\0<timer_id>" -> the timer's due key. TimerFired and
+  TimerCanceled carry only the timer id, and a terminal event must find every timer of its
+  execution: a prefix scan over `\\1<execution_id>\\0` does that without a per-execution
+  list to rewrite. The \\1 keeps index keys out of the due keys' range (digits).
 
 NUL separates the parts so that no pair of ids can produce another pair's key. Every change
 is idempotent, because after a crash Kafka hands the same history events over again.
@@ -34,6 +36,8 @@ TERMINAL_EVENTS = frozenset(
 RELEVANT_EVENTS = frozenset({TIMER_STARTED, TIMER_FIRED, TIMER_CANCELED}) | TERMINAL_EVENTS
 
 SEP = b"\x00"
+INDEX_MARK = b"\x01"
+FIRST_DUE_KEY = b"0"  # sorts before every due key and after every index key
 FIRE_AT_DIGITS = 15
 _MAX_FIRE_AT = 10**FIRE_AT_DIGITS - 1
 
@@ -51,7 +55,7 @@ def due_key(timer: Timer) -> bytes:
 
 
 def index_prefix(execution_id: str) -> bytes:
-    return execution_id.encode() + SEP
+    return INDEX_MARK + execution_id.encode() + SEP
 
 
 def index_key(execution_id: str, timer_id: str) -> bytes:
@@ -59,7 +63,7 @@ def index_key(execution_id: str, timer_id: str) -> bytes:
 
 
 def is_due_key(key: bytes) -> bool:
-    """False for keys the store keeps beside ours (Faust's offset key sorts after digits)."""
+    """False for index keys and the store's own keys."""
     return len(key) > FIRE_AT_DIGITS and key[FIRE_AT_DIGITS] == 0 and key[:1].isdigit()
 
 
@@ -78,9 +82,9 @@ def decode_timer(value: bytes) -> Timer:
     return Timer(execution_id, timer_id, int(fire_at_ms))
 
 
-# A table is a mapping whose writes go to a changelog (a Faust Table inside stream
-# iteration, a dict in unit tests). `prefix_keys(prefix)` lists the index keys that start
-# with `prefix` in the partition being processed.
+# A table is a mapping whose writes go to a changelog (a batch's view of a partition store,
+# a dict in unit tests); due and index keys may share one. `prefix_keys(prefix)` lists the
+# index keys that start with `prefix` in the partition being processed.
 Table = MutableMapping[bytes, bytes]
 PrefixScan = Callable[[bytes], Iterable[bytes]]
 

@@ -22,11 +22,7 @@ def register(subparsers: Any) -> None:
 
 
 def _register_history(subparsers: Any) -> None:
-    from processors.history_defaults import (
-        DEFAULT_BATCH_WITHIN,
-        DEFAULT_MAX_BATCH,
-        DEFAULT_TRANSACTION_TIMEOUT,
-    )
+    from processors.history_defaults import DEFAULT_BATCH_WITHIN, DEFAULT_MAX_BATCH
 
     group = subparsers.add_parser(
         "engine", help="the history processor, which runs the workflow engine"
@@ -54,13 +50,6 @@ def _register_history(subparsers: Any) -> None:
         help="seconds a batch waits for more inputs once it has one (default %(default)s: "
         "it takes what has been fetched already)",
     )
-    run.add_argument(
-        "--transaction-timeout",
-        type=_positive_float,
-        default=DEFAULT_TRANSACTION_TIMEOUT,
-        help="seconds before the broker aborts the open transaction of an instance that "
-        "died; readers of its partitions wait that long (default %(default)s)",
-    )
     run.set_defaults(func=_run_history)
 
 
@@ -71,13 +60,12 @@ def _run_history(args: argparse.Namespace) -> int:
         **_common_config(args),
         max_batch=args.max_batch,
         batch_within=args.batch_within,
-        transaction_timeout=args.transaction_timeout,
     )
     return _run_guarded(run, config)
 
 
 def _register_timers(subparsers: Any) -> None:
-    from processors.timers_firing import (  # light: no Faust import
+    from processors.timers_firing import (  # light: no Kafka client import
         DEFAULT_MAX_BATCH,
         DEFAULT_RESEND_INTERVAL,
         DEFAULT_TICK,
@@ -93,13 +81,6 @@ def _register_timers(subparsers: Any) -> None:
         "TimerFired to linkflow.results when they are due.",
     )
     _add_common(run, default_app_id="linkflow-timers")
-    run.add_argument(
-        "--standby-replicas",
-        type=_non_negative_int,
-        default=0,  # processors.faust_app.DEFAULT_STANDBY_REPLICAS says why
-        help="standby copies of each table partition on other instances (default 0; see "
-        "processors/faust_app.py before raising it)",
-    )
     run.add_argument(
         "--tick",
         type=_positive_float,
@@ -123,6 +104,8 @@ def _register_timers(subparsers: Any) -> None:
 
 
 def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None:
+    from processors.history_defaults import DEFAULT_TRANSACTION_TIMEOUT
+
     parser.add_argument(
         "--app-id",
         default=default_app_id,
@@ -152,6 +135,14 @@ def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None
         "(default %(default)s)",
     )
     parser.add_argument(
+        "--transaction-timeout",
+        type=_positive_float,
+        default=DEFAULT_TRANSACTION_TIMEOUT,
+        help="seconds before the broker aborts the open transaction of an instance that "
+        "died; readers of the partitions it wrote wait that long, unless it is restarted on "
+        "its own --datadir (default %(default)s)",
+    )
+    parser.add_argument(
         "--metrics-port", type=_positive_int, help="serve Prometheus metrics on this port"
     )
     parser.add_argument(
@@ -170,7 +161,6 @@ def _run_timers(args: argparse.Namespace) -> int:
         tick=args.tick,
         resend_interval=args.resend_interval,
         max_batch=args.max_batch,
-        standby_replicas=args.standby_replicas,
     )
     return _run_guarded(run, config)
 
@@ -183,6 +173,7 @@ def _common_config(args: argparse.Namespace) -> dict[str, Any]:
         "datadir": args.datadir,
         "topic_prefix": args.topic_prefix,
         "session_timeout": args.session_timeout,
+        "transaction_timeout": args.transaction_timeout,
         "metrics_port": args.metrics_port,
         "loglevel": args.loglevel,
     }
@@ -214,13 +205,6 @@ def _positive_int(text: str) -> int:
     value = int(_parse(text, int, "a positive integer"))
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(_parse(text, int, "a non-negative integer"))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
     return value
 
 

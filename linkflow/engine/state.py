@@ -257,9 +257,26 @@ class ExecutionState:
         return state
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# Field names per dataclass type: `fields()` on every value made `to_dict` the processor's
+# largest cost per decision.
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _dump(value: Any) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {str(k) if isinstance(k, int) else k: _dump(v) for k, v in value.items()}
+    if kind is list:
+        return [_dump(v) for v in value]
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: _dump(getattr(value, name)) for name in names}
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _dump(getattr(value, f.name)) for f in fields(value)}
+        _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+        return _dump(value)
     if isinstance(value, dict):
         return {str(k) if isinstance(k, int) else k: _dump(v) for k, v in value.items()}
     if isinstance(value, list):

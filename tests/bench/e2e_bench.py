@@ -90,6 +90,7 @@ class Seen:
     """What the history reader saw of one execution (perf_counter seconds, epoch ms)."""
 
     started_at: float | None = None
+    started_ts_ms: int | None = None
     terminal_at: float | None = None
     in_postgres_at: float | None = None  # its row first showed it ended
     terminal_ts_ms: int | None = None
@@ -178,6 +179,7 @@ class HistoryReader:
                     if event_type == "WorkflowExecutionStarted":
                         if seen.started_at is None:
                             seen.started_at = read_at
+                            seen.started_ts_ms = msg.timestamp()[1]
                     elif event_type in TERMINAL_EVENTS and seen.terminal_at is None:
                         seen.terminal_at = read_at
                         seen.terminal_ts_ms = msg.timestamp()[1]
@@ -377,6 +379,12 @@ def report(result: ModeResult, seen: dict[str, Seen]) -> None:
         ]
         print(describe("start -> terminal (record ts)", by_record))
         print(describe("start -> Started read", series(lambda s: s.started_at)))
+        started_by_record = [
+            float(s.started_ts_ms - result.sent[e][1])
+            for e, s in done.items()
+            if s.started_ts_ms is not None and s.started_ts_ms >= 0
+        ]
+        print(describe("start -> Started (record ts)", started_by_record))
     if result.cpu:
         total = sum(result.cpu.values())
         parts = ", ".join(f"{name} {sec:.1f}" for name, sec in sorted(result.cpu.items()))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import time
 
+from processors.state_store import OFFSET_KEY
 from processors.timers_firing import Firer
-from processors.timers_state import Timer, due_key, encode_timer
+from processors.timers_state import Timer, due_key, encode_timer, index_key
 
 
 class FakeIterator:
@@ -32,10 +31,11 @@ class FakeIterator:
 
 
 class FakeStore:
-    """An ordered byte store like a raw-mode rocksdict, with Faust's offset key in it."""
+    """An ordered byte store like a partition store: its offset key and an index key in
+    it beside the due keys."""
 
     def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {b"__faust\x00offset__": b"42"}
+        self.data: dict[bytes, bytes] = {OFFSET_KEY: b"42", index_key("e", "t"): b"x"}
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
@@ -63,7 +63,7 @@ def _firer(clock: Clock, **kwargs: object) -> tuple[Firer, list[tuple[Timer, int
     sent: list[tuple[Timer, int]] = []
     lateness: list[float] = []
 
-    async def send(timer: Timer, fired_at_ms: int) -> None:
+    def send(timer: Timer, fired_at_ms: int) -> None:
         sent.append((timer, fired_at_ms))
 
     firer = Firer(
@@ -85,7 +85,7 @@ def test_fires_due_timers_in_order_and_reports_the_next_due_time() -> None:
     for timer in (later, now, early):
         store.add(timer)
     firer, sent, lateness = _firer(clock)
-    next_ms = asyncio.run(firer.fire_due({0: store}))
+    next_ms = firer.fire_due({0: store})
     assert [t for t, _ in sent] == [early, now]
     assert all(fired_at == clock.ms for _, fired_at in sent)
     assert lateness == [0.01, 0.0]
@@ -98,12 +98,12 @@ def test_a_sent_timer_is_not_sent_again_until_the_resend_interval() -> None:
     timer = Timer("e1", "t1", clock.ms)
     store.add(timer)
     firer, sent, _ = _firer(clock, resend_interval=5.0)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     clock.advance(4.9)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     assert len(sent) == 1
     clock.advance(0.2)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     assert len(sent) == 2 and firer.resent_total == 1
 
 
@@ -112,11 +112,11 @@ def test_a_confirmed_timer_is_never_resent() -> None:
     store = FakeStore()
     key = store.add(Timer("e1", "t1", clock.ms))
     firer, sent, _ = _firer(clock, resend_interval=1.0)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     del store.data[key]  # the stream saw the history's TimerFired
     firer.on_removed(0, key)
     clock.advance(10)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     assert len(sent) == 1 and firer.pending_sent == 0
 
 
@@ -125,11 +125,11 @@ def test_a_timer_added_before_the_start_key_is_still_fired() -> None:
     store = FakeStore()
     store.add(Timer("e1", "t1", clock.ms - 5))
     firer, sent, _ = _firer(clock)
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     # A timer that was already due when it arrived sorts before everything read so far.
     overdue = Timer("e0", "t9", clock.ms - 1_000)
     firer.on_added(0, store.add(overdue))
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     assert [t for t, _ in sent][-1] == overdue and len(sent) == 2
 
 
@@ -137,10 +137,11 @@ def test_an_earlier_timer_wakes_the_loop() -> None:
     clock = Clock()
     firer, _, _ = _firer(clock)
     firer.next_wake_ms = clock.ms + 1_000
+    firer.woken = False
     firer.on_added(0, due_key(Timer("e", "t", clock.ms + 2_000)))
-    assert not firer.wake.is_set()
+    assert not firer.woken
     firer.on_added(0, due_key(Timer("e", "t", clock.ms + 500)))
-    assert firer.wake.is_set()
+    assert firer.woken
 
 
 def test_batch_limit_cuts_a_pass_short_and_the_next_pass_continues() -> None:
@@ -149,10 +150,10 @@ def test_batch_limit_cuts_a_pass_short_and_the_next_pass_continues() -> None:
     for i in range(5):
         store.add(Timer(f"e{i}", "t", clock.ms - 100 + i))
     firer, sent, _ = _firer(clock, max_batch=2)
-    assert asyncio.run(firer.fire_due({0: store})) == clock.ms  # come back at once
+    assert (firer.fire_due({0: store})) == clock.ms  # come back at once
     assert len(sent) == 2
-    asyncio.run(firer.fire_due({0: store}))
-    asyncio.run(firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
+    (firer.fire_due({0: store}))
     assert sorted(t.execution_id for t, _ in sent) == [f"e{i}" for i in range(5)]
 
 
@@ -162,60 +163,57 @@ def test_revoked_partitions_are_forgotten_and_reset_rereads_from_the_start() -> 
     a.add(Timer("ea", "t", clock.ms))
     b.add(Timer("eb", "t", clock.ms))
     firer, sent, _ = _firer(clock, resend_interval=60.0)
-    asyncio.run(firer.fire_due({0: a, 1: b}))
+    (firer.fire_due({0: a, 1: b}))
     assert len(sent) == 2
-    asyncio.run(firer.fire_due({0: a}))  # partition 1 moved to another instance
+    (firer.fire_due({0: a}))  # partition 1 moved to another instance
     assert firer.pending_sent == 1
-    asyncio.run(firer.fire_due({0: a, 1: b}))  # and came back: its timers go out again
+    (firer.fire_due({0: a, 1: b}))  # and came back: its timers go out again
     assert [t.execution_id for t, _ in sent] == ["ea", "eb", "eb"]
     firer.reset()
-    asyncio.run(firer.fire_due({0: a, 1: b}))
+    (firer.fire_due({0: a, 1: b}))
     assert len(sent) == 3  # reset re-reads, but what was sent lately is not resent
 
 
-def test_run_sleeps_until_the_next_due_timer_and_stops() -> None:
-    async def scenario() -> list[Timer]:
-        store = FakeStore()
-        sent: list[Timer] = []
-        done = asyncio.Event()
+def test_poll_passes_only_when_a_timer_is_due_or_a_new_one_may_be() -> None:
+    clock = Clock()
+    store = FakeStore()
+    firer, sent, _ = _firer(clock, tick=5.0)
+    store.add(Timer("e1", "t", clock.ms + 50))
+    store.add(Timer("e2", "t", clock.ms + 120))
+    firer.poll({0: store})  # the first pass plans the next look at the first due time
+    assert sent == [] and firer.next_wake_ms == clock.ms + 50
+    clock.advance(0.049)
+    firer.poll({0: store})
+    assert sent == []
+    clock.advance(0.001)
+    firer.poll({0: store})
+    assert [t.execution_id for t, _ in sent] == ["e1"]
+    # A timer due before the planned look wakes the firer on the next poll.
+    key = store.add(Timer("e0", "t", clock.ms))
+    firer.on_added(0, key)
+    firer.poll({0: store})
+    assert [t.execution_id for t, _ in sent] == ["e1", "e0"]
+    clock.advance(0.07)
+    firer.poll({0: store})
+    assert [t.execution_id for t, _ in sent] == ["e1", "e0", "e2"]
 
-        async def send(timer: Timer, fired_at_ms: int) -> None:
-            assert fired_at_ms >= timer.fire_at_ms
-            sent.append(timer)
-            if len(sent) == 2:
-                done.set()
 
-        firer = Firer(send)
-        now = time.time_ns() // 1_000_000
-        store.add(Timer("e1", "t", now + 50))
-        store.add(Timer("e2", "t", now + 120))
-        task = asyncio.create_task(firer.run(lambda: {0: store}, tick=5.0, stopped=done.is_set))
-        await asyncio.wait_for(done.wait(), 3.0)
-        firer.wake.set()
-        await asyncio.wait_for(task, 3.0)
-        return sent
+def test_poll_survives_a_failing_send_and_retries_after_a_tick() -> None:
+    clock = Clock()
+    store = FakeStore()
+    store.add(Timer("e1", "t", clock.ms))
+    attempts: list[int] = []
 
-    assert [t.execution_id for t in asyncio.run(scenario())] == ["e1", "e2"]
+    def send(timer: Timer, fired_at_ms: int) -> None:
+        attempts.append(fired_at_ms)
+        if len(attempts) == 1:
+            raise RuntimeError("broker away")
 
-
-def test_run_survives_a_failing_send_and_retries() -> None:
-    async def scenario() -> int:
-        store = FakeStore()
-        store.add(Timer("e1", "t", 0))
-        attempts = 0
-        done = asyncio.Event()
-
-        async def send(timer: Timer, fired_at_ms: int) -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts == 1:
-                raise RuntimeError("broker away")
-            done.set()
-
-        firer = Firer(send)
-        task = asyncio.create_task(firer.run(lambda: {0: store}, tick=0.05, stopped=done.is_set))
-        await asyncio.wait_for(done.wait(), 3.0)
-        await asyncio.wait_for(task, 3.0)
-        return attempts
-
-    assert asyncio.run(scenario()) == 2
+    firer = Firer(send, tick=0.5, wall_ms=lambda: clock.ms, monotonic=lambda: clock.mono)
+    firer.poll({0: store})
+    assert len(attempts) == 1
+    firer.poll({0: store})
+    assert len(attempts) == 1  # not before the tick
+    clock.advance(0.5)
+    firer.poll({0: store})
+    assert len(attempts) == 2

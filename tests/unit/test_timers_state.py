@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from processors.state_store import OFFSET_KEY
 from processors.timers_state import (
+    FIRST_DUE_KEY,
     Timer,
     TimerTables,
     decode_timer,
@@ -53,9 +55,12 @@ def test_ids_with_separator_like_characters_do_not_collide() -> None:
     assert index_key("a/b", "c") != index_key("a", "b/c")
 
 
-def test_faust_offset_key_is_not_a_due_key() -> None:
-    assert not is_due_key(b"__faust\x00offset__")
-    assert due_key(Timer("e", "t", 10**15 - 1)) < b"__faust\x00offset__"
+def test_store_and_index_keys_are_not_due_keys_and_sort_before_them() -> None:
+    last_due = due_key(Timer("e", "t", 10**15 - 1))
+    first_due = due_key(Timer("e", "t", 0))
+    for other in (OFFSET_KEY, index_key("9e", "t"), index_key("e", "t")):
+        assert not is_due_key(other)
+        assert other < FIRST_DUE_KEY <= first_due <= last_due
 
 
 def test_fire_at_is_clamped_to_the_key_width() -> None:

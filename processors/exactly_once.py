@@ -1,0 +1,348 @@
+"""The loop both stream processors run: consume a batch, let the processor turn it into
+records and store values, commit all of it with the input offsets in ONE Kafka transaction,
+then write the local stores (docs/processors.md).
+
+    loop = TransactionalLoop(LoopConfig(...), inputs=[topic, ...], changelog=name)
+    loop.run(processor)      # a `BatchProcessor`: handle(batch) -> Output, and hooks
+
+What it guarantees, whatever crashes where: the records, the changelog values and the input
+offsets of a batch are all committed or none is (read_committed readers never see an
+aborted batch); the local store only ever holds committed values; an instance that lost its
+partitions (a zombie) cannot commit, because its offsets carry the consumer group
+generation it knew (KIP-447); an instance restarted on its own state directory keeps its
+`transactional.id` and so aborts its predecessor's open transaction when it starts.
+
+Inputs are assigned with the `range` assignor, which gives one instance the same partition
+numbers of every input topic of equal partition count (co-partitioning); on assignment the
+committed offsets are fetched first (a stable fetch, which waits for a transaction still
+committing offsets of those partitions) and the stores restored from the changelog after.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from linkflow import transport
+from linkflow.dlq import produce_dead_letter
+from linkflow.metrics import DEAD_LETTERS
+from processors.faults import crash_point
+from processors.state_store import PartitionStores, restore
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 0.1  # bounds how long a SIGTERM waits for the loop to notice
+KAFKA_TIMEOUT = 30.0  # for one transactional call to the broker
+INSTANCE_FILE = "transactional-id"
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    app_id: str  # the consumer group, and the prefix of the transactional.id
+    bootstrap: str
+    state_dir: Path
+    changelog_topic: str
+    dlq_topic: str
+    max_batch: int
+    batch_within: float
+    session_timeout: float
+    transaction_timeout: float
+    name: str  # in log lines and crash points: "history", "timers"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str  # the full topic name
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    msg: Message
+    reason: str
+    detail: str
+    error_type: str = "DecodeError"
+
+
+@dataclass
+class Output:
+    """What one batch commits: records to produce, dead letters, and the store values it
+    changes per partition (None deletes a key)."""
+
+    records: list[Record] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    values: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
+
+
+class BatchProcessor(Protocol):
+    def handle(self, batch: Sequence[Message], stores: PartitionStores) -> Output: ...
+
+    def committed(self, output: Output) -> None:
+        """The batch is committed and its values are in the stores."""
+
+    def aborted(self) -> None:
+        """The batch was aborted: forget whatever it changed in memory."""
+
+    def assigned(self, partitions: list[int]) -> None:
+        """The stores of `partitions` are restored; they are this instance's now."""
+
+    def revoked(self) -> None:
+        """Every partition is gone (the range assignor revokes all of them at once)."""
+
+    def idle(self) -> None:
+        """Called after every poll, with or without a batch (no transaction is open)."""
+
+
+class TransactionalLoop:
+    def __init__(self, config: LoopConfig, inputs: Iterable[str]) -> None:
+        self.config = config
+        self.inputs = list(inputs)
+        self.stores = PartitionStores(config.state_dir / "store")
+        self.transactional_id = transactional_id(config.app_id, config.state_dir)
+        self.consumer = Consumer(
+            transport.consumer_config(
+                config.bootstrap,
+                config.app_id,
+                **{
+                    "partition.assignment.strategy": "range",
+                    "session.timeout.ms": round(config.session_timeout * 1000),
+                    "heartbeat.interval.ms": max(100, round(config.session_timeout * 1000 / 4)),
+                    "fetch.wait.max.ms": 50,
+                    "enable.partition.eof": False,
+                },
+            )
+        )
+        self.producer = Producer(
+            transport.producer_config(
+                config.bootstrap,
+                **{
+                    "transactional.id": self.transactional_id,
+                    "transaction.timeout.ms": round(config.transaction_timeout * 1000),
+                    "linger.ms": 1,
+                    "queue.buffering.max.messages": 1_000_000,
+                },
+            )
+        )
+        self.owned: list[int] = []
+        self._changelog_end: dict[int, int] = {}
+        self._processor: BatchProcessor | None = None
+        self._stopping = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def run(self, processor: BatchProcessor) -> None:
+        """Process batches until `stop` (SIGTERM/SIGINT)."""
+        self._processor = processor
+        self.producer.init_transactions(KAFKA_TIMEOUT)
+        self.consumer.subscribe(
+            self.inputs,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self._stopping:
+                batch = self._poll()
+                if batch:
+                    self._process(processor, batch)
+                processor.idle()
+        finally:
+            self._close()
+
+    def stop(self, *_args: object) -> None:
+        self._stopping = True
+
+    def _close(self) -> None:
+        try:
+            self.consumer.close()  # leaves the group: the partitions move at once
+        finally:
+            self.producer.flush(5)
+            self.stores.close()
+
+    def _poll(self) -> list[Message]:
+        """Block for the first input, then take what has been fetched already (up to
+        `max_batch`, waiting at most `batch_within` for more)."""
+        first = self.consumer.poll(POLL_TIMEOUT)
+        if first is None:
+            return []
+        batch = [first]
+        if self.config.max_batch > 1:
+            batch.extend(self.consumer.consume(self.config.max_batch - 1, self.config.batch_within))
+        good = []
+        for msg in batch:
+            error = msg.error()
+            if error is None:
+                good.append(msg)
+            elif error.fatal():
+                raise KafkaException(error)
+            else:
+                log.warning("consumer: %s", error)
+        return good
+
+    # -- rebalances: called from poll, between batches (no transaction is open) -------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._processor is not None
+        numbers = sorted({tp.partition for tp in partitions})
+        if partitions:
+            # The stable fetch first: the changelog read next then holds the states of
+            # every transaction whose offsets it returns.
+            committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT)
+            started = time.perf_counter()
+            config = self.config
+            applied = restore(self.stores, config.bootstrap, config.changelog_topic, numbers)
+            log.info(
+                "restored %d state records of partitions %s in %.2fs",
+                sum(applied.values()),
+                numbers,
+                time.perf_counter() - started,
+            )
+            consumer.assign(committed)
+        else:
+            consumer.assign([])
+        self.owned = numbers
+        self._processor.assigned(numbers)
+        log.info("input partitions assigned to this instance: %s", numbers)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._processor is not None
+        self.owned = []
+        self._processor.revoked()
+        log.info("input partitions revoked: %s", sorted({tp.partition for tp in partitions}))
+
+    # -- one batch --------------------------------------------------------------------
+
+    def _process(self, processor: BatchProcessor, batch: Sequence[Message]) -> None:
+        output = processor.handle(batch, self.stores)
+        crash_point(f"{self.config.name}.before_begin")
+        try:
+            self._transact(batch, output)
+        except _Aborted:
+            processor.aborted()
+            self._rewind(batch)
+            return
+        for partition, values in output.values.items():
+            self.stores.get(partition).write(values, self._changelog_end.get(partition))
+        processor.committed(output)
+
+    def _transact(self, batch: Sequence[Message], output: Output) -> None:
+        producer = self.producer
+        name = self.config.name
+        try:
+            producer.begin_transaction()
+            for record in output.records:
+                producer.produce(record.topic, record.value, record.key)
+            for dead in output.dead_letters:
+                self._dead_letter(dead)
+            changelog = self.config.changelog_topic
+            for partition, values in output.values.items():
+                last = len(values) - 1
+                for index, (key, value) in enumerate(values.items()):
+                    if index == last:  # records of a partition are delivered in order
+                        producer.produce(
+                            changelog, value, key, partition, on_delivery=self._on_changelog
+                        )
+                    else:
+                        producer.produce(changelog, value, key, partition)
+            crash_point(f"{name}.after_produce")
+            producer.send_offsets_to_transaction(
+                next_offsets(batch), self.consumer.consumer_group_metadata(), KAFKA_TIMEOUT
+            )
+            crash_point(f"{name}.in_commit", after_ms=1)
+            producer.flush(KAFKA_TIMEOUT)  # serves the changelog delivery reports
+            self._commit()
+        except KafkaException as exc:
+            self._abort(exc)
+        crash_point(f"{name}.after_commit")
+
+    def _commit(self) -> None:
+        deadline = time.monotonic() + KAFKA_TIMEOUT
+        while True:
+            try:
+                self.producer.commit_transaction(KAFKA_TIMEOUT)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if not error.retriable() or time.monotonic() > deadline:
+                    raise
+                log.warning("committing the batch again: %s", error)
+
+    def _abort(self, exc: KafkaException) -> None:
+        error: KafkaError = exc.args[0]
+        if error.fatal() or not error.txn_requires_abort():
+            # Fenced by a newer instance with our transactional.id, or worse: this
+            # producer can never write again.
+            log.error("the transactional producer failed for good: %s", error)
+            raise exc
+        log.warning("aborting the batch's transaction (it is read again): %s", error)
+        self.producer.abort_transaction(KAFKA_TIMEOUT)
+        raise _Aborted from exc
+
+    def _rewind(self, batch: Sequence[Message]) -> None:
+        for tp in first_offsets(batch):
+            try:
+                self.consumer.seek(tp)
+            except KafkaException as exc:  # revoked meanwhile: the next owner reads it
+                log.warning("could not seek %s[%d] back: %s", tp.topic, tp.partition, exc)
+
+    def _on_changelog(self, error: KafkaError | None, msg: Message) -> None:
+        if error is None:
+            self._changelog_end[msg.partition()] = msg.offset() + 1
+
+    def _dead_letter(self, dead: DeadLetter) -> None:
+        msg = dead.msg
+        produce_dead_letter(
+            self.producer,
+            msg.value(),
+            key=msg.key(),
+            reason=dead.reason,
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            error_type=dead.error_type,
+            detail=dead.detail,
+            original_headers=msg.headers(),
+            dlq_topic=self.config.dlq_topic,
+        )
+        DEAD_LETTERS.labels(self.config.app_id, dead.reason).inc()
+
+
+class _Aborted(Exception):
+    """The batch's transaction was aborted; its inputs are read again."""
+
+
+def next_offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    """Where each input partition of `batch` resumes: past its last record."""
+    last: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        key = (msg.topic(), msg.partition())
+        last[key] = max(last.get(key, -1), msg.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def first_offsets(batch: Sequence[Message]) -> list[TopicPartition]:
+    first: dict[tuple[str, int], int] = {}
+    for msg in batch:
+        key = (msg.topic(), msg.partition())
+        first[key] = min(first.get(key, msg.offset()), msg.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+
+
+def transactional_id(app_id: str, state_dir: Path) -> str:
+    """This instance's transactional.id, kept in its state directory: the same after a
+    restart in place (so the restart fences its predecessor at once), unique otherwise."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / INSTANCE_FILE
+    if path.exists():
+        return path.read_text().strip()
+    new_id = f"{app_id}-{uuid.uuid4().hex[:12]}"
+    path.write_text(new_id + "\n")
+    return new_id
