@@ -128,7 +128,12 @@ class Sink:
             self._retrying(self._start_pending)
             if self._stopping:
                 return
-        messages = consumer.consume(self.config.batch_size, self.config.poll_timeout)
+        # consume() waits out its whole timeout unless it fills the batch: block for one
+        # record only, then take what has been fetched already (a batch grows by itself
+        # while the previous one is written).
+        messages = consumer.consume(1, self.config.poll_timeout)
+        if messages and self.config.batch_size > 1:
+            messages += consumer.consume(self.config.batch_size - 1, 0)
         records = [m for m in messages if self._usable(m)]
         if records:
             self._project(records)

@@ -47,8 +47,9 @@ def _register_history(subparsers: Any) -> None:
         "--batch-within",
         type=_non_negative_float,
         default=DEFAULT_BATCH_WITHIN,
-        help="seconds a batch waits for more inputs once it has one (default %(default)s: "
-        "it takes what has been fetched already)",
+        help="shortest time between the starts of two batches (one transaction each): "
+        "under load a batch gathers the inputs of this interval; after a quiet spell an "
+        "input goes at once (default %(default)s)",
     )
     run.set_defaults(func=_run_history)
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from checker import verified
-from test_runtime_crash import fan_out, wait_killed
+from test_runtime_crash import assigned, fan_out, wait_killed
 from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
+from test_timers_support import wait_until
 
 EXECUTIONS = int(os.environ.get("LINKFLOW_CHAOS_EXECUTIONS", "100"))  # after the kills
 KILLS = int(os.environ.get("LINKFLOW_CHAOS_KILLS", "3"))
@@ -78,3 +80,53 @@ def test_history_processor_killed_repeatedly_among_three(rt: Runtime, point: str
     report = verified(rt.topics.bootstrap, rt.prefix, ids, f"{point}, {KILLS} kills")
     assert report.ok, report.table() + "\n" + rt.logs()
     assert len(report.terminal & set(ids)) == len(ids)
+
+
+def test_a_frozen_history_processor_is_fenced_when_it_wakes(rt: Runtime) -> None:
+    """SIGSTOP past the session timeout: the others take its partitions and its state from
+    the changelog; on SIGCONT it still holds decided batches it may try to commit. It must
+    not write anything a read_committed reader sees twice."""
+    rt.start_timers()
+    rt.start_worker("worker-1")
+    engine = lambda name: rt.start_engine(name, "--session-timeout", SESSION_TIMEOUT)  # noqa: E731
+    frozen = engine("engine-1")
+    engine("engine-2")
+    engine("engine-3")
+    rt.ready()
+    wf = unique_id("zombie")
+    rt.register(fan_out(wf))
+
+    ids: list[str] = []
+
+    def load(count: int) -> None:
+        ids.extend(rt.client.start(wf, {"n": len(ids) + i}) for i in range(count))
+        rt.client.flush()
+
+    wait_until(
+        lambda: assigned(rt, "engine-1") not in (None, []),
+        OUTCOME_TIMEOUT,
+        "engine-1 to own partitions",
+    )
+    load(EXECUTIONS)  # frozen while it works through these
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        # The load goes on while it is frozen; the group notices after the session timeout.
+        deadline = time.monotonic() + float(SESSION_TIMEOUT) * 3
+        while time.monotonic() < deadline:
+            load(LOAD_STEP)
+            time.sleep(LOAD_PAUSE)  # paces the load generator
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    load(EXECUTIONS)
+    for execution_id in ids:
+        rt.wait(execution_id, timeout=OUTCOME_TIMEOUT)
+    report = verified(rt.topics.bootstrap, rt.prefix, ids, "SIGSTOP past the session timeout")
+    assert report.ok, report.table() + "\n" + rt.logs()
+    # It woke up a zombie, lost its partitions and rejoined the group.
+    wait_until(
+        lambda: "input partitions assigned" in frozen.log_text().split("revoked")[-1],
+        OUTCOME_TIMEOUT,
+        "the woken instance to rejoin the group",
+    )
+    assert "input partitions revoked" in frozen.log_text()
