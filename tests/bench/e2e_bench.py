@@ -109,6 +109,8 @@ class HistoryReader:
             )
         )
         self.seen: dict[str, Seen] = {}
+        # Called (under the lock) with each execution whose terminal event was read.
+        self.on_terminal: Callable[[str], None] = lambda _execution_id: None
         self.records = 0
         self.decode_errors = 0
         self._lock = threading.Lock()
@@ -185,11 +187,14 @@ class HistoryReader:
                         seen.terminal_ts_ms = msg.timestamp()[1]
                         seen.status = TERMINAL_EVENTS[event_type]
                         self._ended.notify_all()
+                        self.on_terminal(execution_id)
 
 
 class PostgresWatcher:
-    """Polls the executions table in a thread; notes when each watched execution's row
-    first shows it ended (what the API answers from)."""
+    """Polls the executions table in a thread; notes when each execution's row first shows
+    it ended (what the API answers from). It asks only about executions whose terminal
+    event the reader has seen and whose row did not show it yet: a handful at a time, so
+    the polling itself costs PostgreSQL little."""
 
     INTERVAL = 0.01
 
@@ -199,6 +204,7 @@ class PostgresWatcher:
         self._pending: set[str] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postgres-watcher", daemon=True)
+        reader.on_terminal = self._pending.add
 
     def start(self) -> PostgresWatcher:
         self._thread.start()
@@ -207,10 +213,6 @@ class PostgresWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(30)
-
-    def watch(self, execution_id: str) -> None:
-        with self.reader._lock:
-            self._pending.add(execution_id)
 
     def _run(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
@@ -315,8 +317,6 @@ def run_mode(
         # flush=False: the producer batches (linger.ms) and sends from its own thread.
         client.start(workflow_id, {}, execution_id=execution_id, flush=False)
         result.sent[execution_id] = (sent_at, sent_ms)
-        if watcher is not None:
-            watcher.watch(execution_id)
     result.send_span_s = time.perf_counter() - t0
     client.flush()
 
