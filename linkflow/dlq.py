@@ -10,6 +10,8 @@ exactly as it was; why it failed and where it came from travel in headers (text 
     linkflow.dlq.offset        source offset (decimal)
     linkflow.dlq.detail        human-readable detail (optional, truncated)
     linkflow.dlq.failed_at_ms  when it was dead-lettered (epoch ms)
+    linkflow.dlq.original_size only on a truncated dead letter: the original value's size
+    linkflow.dlq.sha256        and its SHA-256 (hex); the value holds its first bytes
 
 The original message's headers come first, unchanged, so nothing the producer attached is
 lost. `dead_letter_headers` works with any client (aiokafka takes the same list of pairs);
@@ -19,12 +21,13 @@ lost. `dead_letter_headers` works with any client (aiokafka takes the same list 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from linkflow.transport import DLQ
+from linkflow.transport import DLQ, MAX_RECORD_BYTES
 
 HEADER_PREFIX = "linkflow.dlq."
 REASON = HEADER_PREFIX + "reason"
@@ -34,6 +37,8 @@ SOURCE_PARTITION = HEADER_PREFIX + "partition"
 SOURCE_OFFSET = HEADER_PREFIX + "offset"
 DETAIL = HEADER_PREFIX + "detail"
 FAILED_AT_MS = HEADER_PREFIX + "failed_at_ms"
+ORIGINAL_SIZE = HEADER_PREFIX + "original_size"
+SHA256 = HEADER_PREFIX + "sha256"
 
 # Headers travel with every DLQ record; a stack trace does not belong there.
 MAX_DETAIL_CHARS = 1000
@@ -92,6 +97,12 @@ def produce_dead_letter(
     """
     headers: list[tuple[str, str | bytes | None]] = list(original_headers or ())
     headers.extend(dead_letter_headers(reason, topic, partition, offset, error_type, detail=detail))
+    if value is not None and len(value) > MAX_RECORD_BYTES:
+        # The original would be refused by the producer or the topic, and a dead letter
+        # must never fail: keep its start, and what identifies the whole.
+        headers.append((ORIGINAL_SIZE, str(len(value)).encode()))
+        headers.append((SHA256, hashlib.sha256(value).hexdigest().encode()))
+        value = value[:MAX_RECORD_BYTES]
     kwargs: dict[str, Any] = {"value": value, "key": key, "headers": headers}
     if on_delivery is not None:
         kwargs["on_delivery"] = on_delivery

@@ -17,6 +17,13 @@ DLQ = "linkflow.dlq"
 TASKS_PREFIX = "linkflow.tasks."
 DEFAULT_QUEUE = "default"
 
+# The largest record value LinkFlow produces. librdkafka refuses a message above its
+# message.max.bytes (1,000,000 by default) and the topics in topics/ accept 1 MiB batches;
+# the margin leaves room for the key, headers and the batch framing. A decision that would
+# write a bigger record is refused (its input goes to the DLQ), and a dead letter whose
+# original value is bigger is stored truncated (`linkflow.dlq`).
+MAX_RECORD_BYTES = 950_000
+
 
 def task_topic(queue: str) -> str:
     return f"{TASKS_PREFIX}{queue}"

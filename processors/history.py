@@ -34,6 +34,7 @@ from confluent_kafka import Message
 
 from linkflow import metrics, settings, transport
 from linkflow.engine import Engine, EngineInput, ExecutionState, StartWorkflow
+from linkflow.transport import MAX_RECORD_BYTES
 from processors.definitions import DefinitionsFeed
 from processors.exactly_once import DeadLetter, LoopConfig, Output, Record, TransactionalLoop
 from processors.history_defaults import (
@@ -146,11 +147,11 @@ class HistoryProcessor:
         changed: dict[str, StoredExecution] = {}
         for execution_id, items in by_execution.items():
             partition = items[0].msg.partition()
-            stored, sends, rejected = self._decide_execution(execution_id, items, stores)
+            stored, encoded, sends, rejected = self._decide_execution(execution_id, items, stores)
             output.dead_letters.extend(_dead(msg, why) for msg, why in rejected)
-            if sends:
+            if encoded is not None:
                 output.records.extend(Record(topic(r.topic), r.key, r.value) for r in sends)
-                output.values.setdefault(partition, {})[execution_id.encode()] = stored.to_bytes()
+                output.values.setdefault(partition, {})[execution_id.encode()] = encoded
                 changed[execution_id] = stored
         self._batch_states = changed
         metrics.PROCESSOR_BATCH_SECONDS.labels("history").observe(time.perf_counter() - started)
@@ -183,15 +184,20 @@ class HistoryProcessor:
 
     def _decide_execution(
         self, execution_id: str, items: list[_Item], stores: PartitionStores
-    ) -> tuple[StoredExecution, list[Outgoing], list[tuple[Message, Rejected]]]:
+    ) -> tuple[StoredExecution, bytes | None, list[Outgoing], list[tuple[Message, Rejected]]]:
         """Decide `items` (one execution's inputs, in offset order) against its state; the
-        new state, the records to send and the inputs to dead-letter. An input the engine
-        raises on is dead-lettered and the others are decided without it."""
+        new state and its encoding (None: nothing to write), the records to send and the
+        inputs to dead-letter. An input the engine raises on, or whose decision would write
+        a record or a state bigger than `MAX_RECORD_BYTES`, is dead-lettered and the others
+        are decided again without it: one input must never stop the partition."""
         rejected: list[tuple[Message, Rejected]] = []
         partition = items[0].msg.partition()
-        while True:
+        while items:
             stored = self._load(execution_id, partition, items[0].inp, stores)
             records: list[Outgoing] = []
+            unknown: list[tuple[Message, Rejected]] = []  # decided again on a retry
+            poisoned: tuple[int, Rejected] | None = None
+            last_change = -1
             for index, item in enumerate(items):
                 now_ms = max(item.now_ms, stored.now_ms)
                 try:
@@ -199,11 +205,14 @@ class HistoryProcessor:
                     sends = outgoing(decision.events, decision.effects, now_ms)
                 except Exception as exc:  # an engine bug must not stop the partition
                     log.exception("engine failed on %s input %s", execution_id, item.inp)
-                    why = Rejected("engine_error", f"{type(exc).__name__}: {exc}", "EngineError")
-                    rejected.append((item.msg, why))
-                    # The state may be half-changed: start over from the committed one.
-                    self._cache.pop(execution_id, None)
-                    del items[index]
+                    poisoned = (
+                        index,
+                        Rejected("engine_error", f"{type(exc).__name__}: {exc}", "EngineError"),
+                    )
+                    break
+                too_big = next((r for r in sends if len(r.value) > MAX_RECORD_BYTES), None)
+                if too_big is not None:
+                    poisoned = index, _too_large(f"a {too_big.topic} record", len(too_big.value))
                     break
                 if decision.state is None:  # not a start, and no such execution
                     why = Rejected(
@@ -212,17 +221,27 @@ class HistoryProcessor:
                         "which was never started",
                         "UnknownExecution",
                     )
-                    rejected.append((item.msg, why))
+                    unknown.append((item.msg, why))
                     continue
                 stored.state = decision.state
                 stored.now_ms = now_ms
                 if decision.events:
                     records.extend(sends)
+                    last_change = index
                     self._count(decision.state, decision.events)
-            else:
-                return stored, records, rejected
-            if not items:
-                return stored, [], rejected
+            if poisoned is None and records:
+                encoded = stored.to_bytes()
+                if len(encoded) <= MAX_RECORD_BYTES:
+                    return stored, encoded, records, rejected + unknown
+                poisoned = last_change, _too_large("the execution's state", len(encoded))
+            if poisoned is None:
+                return stored, None, records, rejected + unknown
+            index, why = poisoned
+            rejected.append((items[index].msg, why))
+            # The state may be half-changed: start over from the committed one.
+            self._cache.pop(execution_id, None)
+            del items[index]
+        return StoredExecution(ExecutionState(execution_id)), None, [], rejected
 
     def _load(
         self, execution_id: str, partition: int, first: EngineInput, stores: PartitionStores
@@ -263,6 +282,15 @@ class HistoryProcessor:
                 metrics.EXECUTIONS_COMPLETED.labels(state.workflow_id, state.status).inc()
                 seconds = max(0, event.timestamp_ms - state.started_at_ms) / 1000
                 metrics.EXECUTION_DURATION.labels(state.workflow_id, state.status).observe(seconds)
+
+
+def _too_large(what: str, size: int) -> Rejected:
+    return Rejected(
+        "too_large",
+        f"deciding this input would write {what} of {size} bytes; the largest record "
+        f"LinkFlow writes is {MAX_RECORD_BYTES} bytes",
+        "PayloadTooLarge",
+    )
 
 
 def _dead(msg: Message, why: Rejected) -> DeadLetter:

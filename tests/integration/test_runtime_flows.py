@@ -383,3 +383,47 @@ def test_bad_commands_go_to_the_dead_letter_topic_and_processing_goes_on(
     )
     assert sum(r.key() == b"never-started" for r in again) == 2
     assert main(["dlq", "requeue", "9:999999", *cli]) == 1
+
+
+def test_an_oversized_signal_is_dead_lettered_and_nothing_stops(rt: Runtime) -> None:
+    """A signal whose events or state would pass the record limit is refused with its
+    reason; the execution keeps waiting for a proper one, and the partition keeps moving.
+    A garbage command of about 1 MB is dead-lettered truncated, its size and hash kept."""
+    wf = unique_id("big-signal")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "approve", "type": "approval", "config": {"signal": "approve"}},
+            ],
+            "edges": [{"source": "start", "target": "approve"}],
+        }
+    )
+    execution_id = rt.client.start(wf, {})
+    rt.wait_for_event(execution_id, "MarkerRecorded")
+    rt.client.signal(execution_id, "approve", {"blob": "x" * 700_000})
+    garbage = b"\x00" + b"g" * 999_000
+    rt.client._producer.produce(rt.prefix + "linkflow.commands", key=b"huge", value=garbage)
+    rt.client._producer.flush(10)
+
+    letters = read_dead_letters(
+        rt.topics,
+        lambda found: {r.key() for r in found} >= {execution_id.encode(), b"huge"},
+        60,
+    )
+    by_key = {r.key(): r for r in letters}
+    refused = read_dead_letter_headers(by_key[execution_id.encode()].headers())
+    assert refused.reason == "too_large" and refused.error_type == "PayloadTooLarge"
+    assert "bytes" in (refused.detail or "")
+    huge = by_key[b"huge"]
+    headers = dict(huge.headers())
+    assert headers["linkflow.dlq.original_size"] == str(len(garbage)).encode()
+    assert len(huge.value()) < len(garbage) and garbage.startswith(huge.value())
+
+    rt.client.signal(execution_id, "approve", {"approved": True})
+    assert rt.wait(execution_id).status == "completed"
+    again = unique_id("after-big")
+    rt.register(linear(again, ["noop"]))
+    assert rt.run(again, {}).status == "completed"
