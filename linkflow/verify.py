@@ -31,17 +31,8 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_command, decode_history
 from linkflow.dlq import read_dead_letter_headers
+from linkflow.engine import TERMINAL_EVENT_TYPES
 
-TERMINAL = frozenset(
-    {
-        "WorkflowExecutionCompleted",
-        "WorkflowExecutionFailed",
-        "WorkflowExecutionTimedOut",
-        "WorkflowExecutionCanceled",
-        "WorkflowExecutionTerminated",
-        "WorkflowExecutionContinuedAsNew",
-    }
-)
 _RESULT_EVENTS = frozenset({"ActivityTaskCompleted", "ActivityTaskFailed"})
 
 
@@ -138,7 +129,7 @@ def check(
         report.duplicated += [(execution_id, i) for i, n in sorted(counts.items()) if n > 1]
         if sorted(counts) != list(range(1, len(counts) + 1)):
             report.gaps.append(execution_id)
-        terminal = {i for i, event_type, _ in events if event_type in TERMINAL}
+        terminal = {i for i, event_type, _ in events if event_type in TERMINAL_EVENT_TYPES}
         if terminal:
             report.terminal.add(execution_id)
         if len(terminal) > 1:

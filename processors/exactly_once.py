@@ -30,7 +30,7 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from linkflow import transport
+from linkflow import settings, transport
 from linkflow.dlq import produce_dead_letter
 from linkflow.metrics import DEAD_LETTERS
 from processors.faults import crash_point
@@ -41,6 +41,21 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT = 0.1  # bounds how long a SIGTERM waits for the loop to notice
 KAFKA_TIMEOUT = 30.0  # for one transactional call to the broker
 INSTANCE_FILE = "transactional-id"
+
+
+class ProcessorConfig(Protocol):
+    """What every processor's config has (HistoryConfig, TimersConfig)."""
+
+    app_id: str
+    bootstrap: str | None
+    datadir: Path | None
+    topic_prefix: str
+    session_timeout: float
+    transaction_timeout: float
+
+
+def changelog_topic(app_id: str) -> str:
+    return f"{app_id}-state-changelog"
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,26 @@ class LoopConfig:
     session_timeout: float
     transaction_timeout: float
     name: str  # in log lines and crash points: "history", "timers"
+
+    @classmethod
+    def of(
+        cls, config: ProcessorConfig, *, name: str, max_batch: int, batch_within: float
+    ) -> LoopConfig:
+        """The loop settings of a processor's config (its bootstrap already resolved)."""
+        assert config.bootstrap is not None
+        app_id = config.app_id
+        return cls(
+            app_id=app_id,
+            bootstrap=config.bootstrap,
+            state_dir=config.datadir or settings.state_dir() / "processors" / app_id,
+            changelog_topic=changelog_topic(app_id),
+            dlq_topic=config.topic_prefix + transport.DLQ,
+            max_batch=max_batch,
+            batch_within=batch_within,
+            session_timeout=config.session_timeout,
+            transaction_timeout=config.transaction_timeout,
+            name=name,
+        )
 
 
 @dataclass(frozen=True, slots=True)

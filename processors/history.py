@@ -36,7 +36,14 @@ from linkflow import metrics, settings, transport
 from linkflow.engine import Engine, EngineInput, ExecutionState, StartWorkflow
 from linkflow.transport import MAX_RECORD_BYTES
 from processors.definitions import DefinitionsFeed
-from processors.exactly_once import DeadLetter, LoopConfig, Output, Record, TransactionalLoop
+from processors.exactly_once import (
+    DeadLetter,
+    LoopConfig,
+    Output,
+    Record,
+    TransactionalLoop,
+    changelog_topic,
+)
 from processors.history_defaults import (
     DEFAULT_BATCH_WITHIN,
     DEFAULT_CACHE_SIZE,
@@ -80,23 +87,9 @@ class HistoryConfig:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
-    @property
-    def changelog_topic(self) -> str:
-        return f"{self.app_id}-state-changelog"
-
     def loop_config(self) -> LoopConfig:
-        assert self.bootstrap is not None
-        return LoopConfig(
-            app_id=self.app_id,
-            bootstrap=self.bootstrap,
-            state_dir=self.datadir or settings.state_dir() / "processors" / self.app_id,
-            changelog_topic=self.changelog_topic,
-            dlq_topic=self.topic(transport.DLQ),
-            max_batch=self.max_batch,
-            batch_within=self.batch_within,
-            session_timeout=self.session_timeout,
-            transaction_timeout=self.transaction_timeout,
-            name="history",
+        return LoopConfig.of(
+            self, name="history", max_batch=self.max_batch, batch_within=self.batch_within
         )
 
 
@@ -313,7 +306,7 @@ def build(config: HistoryConfig) -> HistoryProcessor:
     ensure_changelog_topics(
         bootstrap,
         history,
-        {config.changelog_topic: f"execution state of history processor {config.app_id}"},
+        {changelog_topic(config.app_id): f"execution state of history processor {config.app_id}"},
     )
     feed = DefinitionsFeed(bootstrap, topic=config.topic(transport.DEFINITIONS)).start()
     if not feed.wait_caught_up(60):

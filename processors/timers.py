@@ -41,7 +41,13 @@ from confluent_kafka import Message, Producer
 from linkflow import metrics, settings, transport
 from linkflow.codec import DecodeError, codec, decode_history, encode_result
 from linkflow.codec.framing import read_header
-from processors.exactly_once import DeadLetter, LoopConfig, Output, TransactionalLoop
+from processors.exactly_once import (
+    DeadLetter,
+    LoopConfig,
+    Output,
+    TransactionalLoop,
+    changelog_topic,
+)
 from processors.history_defaults import DEFAULT_TRANSACTION_TIMEOUT
 from processors.state_store import PartitionStore, PartitionStores
 from processors.timers_firing import (
@@ -95,23 +101,9 @@ class TimersConfig:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
-    @property
-    def changelog_topic(self) -> str:
-        return f"{self.app_id}-state-changelog"
-
     def loop_config(self) -> LoopConfig:
-        assert self.bootstrap is not None
-        return LoopConfig(
-            app_id=self.app_id,
-            bootstrap=self.bootstrap,
-            state_dir=self.datadir or settings.state_dir() / "processors" / self.app_id,
-            changelog_topic=self.changelog_topic,
-            dlq_topic=self.topic(transport.DLQ),
-            max_batch=INPUT_BATCH,
-            batch_within=BATCH_INTERVAL,
-            session_timeout=self.session_timeout,
-            transaction_timeout=self.transaction_timeout,
-            name="timers",
+        return LoopConfig.of(
+            self, name="timers", max_batch=INPUT_BATCH, batch_within=BATCH_INTERVAL
         )
 
 
@@ -302,7 +294,7 @@ def build(config: TimersConfig) -> TimersProcessor:
     ensure_changelog_topics(
         bootstrap,
         history,
-        {config.changelog_topic: f"pending timers of timers processor {config.app_id}"},
+        {changelog_topic(config.app_id): f"pending timers of timers processor {config.app_id}"},
     )
     return TimersProcessor(config)
 

@@ -20,19 +20,12 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from linkflow.engine import TERMINAL_EVENT_TYPES
+
 TIMER_STARTED = "TimerStarted"
 TIMER_FIRED = "TimerFired"
 TIMER_CANCELED = "TimerCanceled"
-TERMINAL_EVENTS = frozenset(
-    {
-        "WorkflowExecutionCompleted",
-        "WorkflowExecutionFailed",
-        "WorkflowExecutionTimedOut",
-        "WorkflowExecutionCanceled",
-        "WorkflowExecutionTerminated",
-        "WorkflowExecutionContinuedAsNew",
-    }
-)
+TERMINAL_EVENTS = TERMINAL_EVENT_TYPES
 RELEVANT_EVENTS = frozenset({TIMER_STARTED, TIMER_FIRED, TIMER_CANCELED}) | TERMINAL_EVENTS
 
 SEP = b"\x00"
