@@ -10,12 +10,18 @@ from typing import Any
 from aiohttp import web
 
 from linkflow.api.errors import ApiError
+from linkflow.model.loader import MAX_VERSION
 
 _MISSING: Any = object()
 
 
 def bad_field(name: str, message: str) -> ApiError:
     return ApiError(400, "invalid_body", f"{name}: {message}", field=name)
+
+
+# Deeper bodies are refused: no workflow input needs them, and recursion over them (the
+# JSON and Avro encoders, expressions) would fail far from the request that caused it.
+MAX_JSON_DEPTH = 64
 
 
 async def read_json(request: web.Request, *, optional: bool = False) -> Any:
@@ -26,24 +32,49 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
             return {}
         raise ApiError(400, "bad_json", "request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
-    if _holds_nul(body):
-        # PostgreSQL text and jsonb cannot hold U+0000: accepted here, such a value would
-        # stall the visibility sink later instead of failing this request now.
-        raise ApiError(400, "invalid_body", "strings in the body must not contain U+0000")
+    problem = _problem(body, 0)
+    if problem:
+        raise ApiError(400, "invalid_body", problem)
     return body
 
 
-def _holds_nul(value: Any) -> bool:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _problem(value: Any, depth: int) -> str | None:
+    """Why `value` cannot be accepted, if it cannot: PostgreSQL text and jsonb cannot hold
+    U+0000 and UTF-8 cannot hold a lone surrogate (both accepted here would fail later,
+    in the sink or an encoder, instead of this request now), and nesting is bounded."""
     if isinstance(value, str):
-        return "\x00" in value
+        return _string_problem(value)
+    if depth >= MAX_JSON_DEPTH and isinstance(value, dict | list):
+        return f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
     if isinstance(value, dict):
-        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+        for key, item in value.items():
+            problem = _string_problem(key) or _problem(item, depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _problem(item, depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "strings in the body must not contain U+0000"
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return "strings in the body must be valid Unicode (a lone surrogate is not)"
+    return None
 
 
 async def read_object(
@@ -71,14 +102,18 @@ def str_field(
     return value
 
 
-def int_field(body: dict[str, Any], name: str, *, minimum: int = 1) -> int | None:
+def int_field(
+    body: dict[str, Any], name: str, *, minimum: int = 1, maximum: int = MAX_VERSION
+) -> int | None:
+    """An optional integer field; the default range is that of a workflow version (Avro
+    int, PostgreSQL integer)."""
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # JSON has one number type: 3.0 is the integer 3
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise bad_field(name, f"must be an integer >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise bad_field(name, f"must be an integer from {minimum} to {maximum}")
     return value
 
 

@@ -35,8 +35,16 @@ START_FIELDS = (
 
 
 async def _publish(ctx: ApiContext, command: Command) -> None:
+    value = command.encode()
+    if len(value) > transport.MAX_RECORD_BYTES:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the {command.input_type} command would be {len(value)} bytes; the largest "
+            f"LinkFlow accepts is {transport.MAX_RECORD_BYTES}",
+        )
     try:
-        await ctx.publisher.publish(transport.COMMANDS, command.key, command.encode())
+        await ctx.publisher.publish(transport.COMMANDS, command.key, value)
     except PublishError as exc:
         raise unavailable("kafka", exc) from exc
     COMMANDS.labels(command.input_type).inc()

@@ -11,6 +11,7 @@ from typing import Any
 
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
+from linkflow.model.loader import MAX_VERSION
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -76,7 +77,7 @@ SCHEMAS: dict[str, Schema] = {
         "required": ["id", "version", "nodes"],
         "properties": {
             "id": {"type": "string", "minLength": 1},
-            "version": {"type": "integer", "minimum": 1},
+            "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
             "name": _STR,
             "description": _STR,
             "nodes": {"type": "array", "minItems": 1, "items": {"type": "object"}},
@@ -124,7 +125,10 @@ SCHEMAS: dict[str, Schema] = {
         {
             "workflow_id": {"type": "string", "minLength": 1},
             "workflow_version": {
-                "anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}],
+                "anyOf": [
+                    {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+                    {"type": "null"},
+                ],
                 "description": "null or absent: the latest registered version",
             },
             "input": {**_ANY, "description": "any JSON value: the execution input"},

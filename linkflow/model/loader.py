@@ -29,6 +29,8 @@ from linkflow.model.validation import check_definition
 # Node ids appear in expressions (nodes.<id>) and inside scope strings ("loop[3]/inner[0]").
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
+# Versions are stored as PostgreSQL integers (and Avro ints): the largest is 2**31 - 1.
+MAX_VERSION = 2**31 - 1
 _TOP_KEYS = {"id", "version", "name", "description", "nodes", "edges", "settings", "metadata"}
 _NODE_KEYS = {
     "id", "type", "name", "description", "config", "retry", "timeout", "task_queue",
@@ -305,8 +307,8 @@ def parse_document(doc: Any, problems: list[Problem]) -> WorkflowDefinition | No
         problems.append(Problem("must be a non-empty string", field="id"))
         workflow_id = ""
     version = doc.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        problems.append(Problem("must be an integer >= 1", field="version"))
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        problems.append(Problem(f"must be an integer from 1 to {MAX_VERSION}", field="version"))
         version = 0
     raw_nodes = doc.get("nodes")
     if not isinstance(raw_nodes, list) or not raw_nodes:

@@ -132,9 +132,15 @@ async def test_start_refuses_bad_requests(client: Client, workflow: str) -> None
         ({}, b'{"workflow_id": 7}', "invalid_body"),
         ({}, b'{"workflow_id": "w", "colour": "red"}', "invalid_body"),
         ({}, b'{"workflow_id": "w", "workflow_version": 0}', "invalid_body"),
+        ({}, b'{"workflow_id": "w", "workflow_version": 2147483648}', "invalid_body"),
         ({}, b'{"workflow_id": "w", "search_attributes": {"a": 1}}', "invalid_body"),
         # PostgreSQL cannot store U+0000: refused here, not left to stall the sink later.
         ({}, f'{{"workflow_id": "{workflow}", "input": {{"k": "a\\u0000b"}}}}', "invalid_body"),
+        # Not JSON numbers, UTF-8 cannot hold a lone surrogate, and nesting is bounded.
+        ({}, f'{{"workflow_id": "{workflow}", "input": NaN}}', "bad_json"),
+        ({}, f'{{"workflow_id": "{workflow}", "input": -Infinity}}', "bad_json"),
+        ({}, f'{{"workflow_id": "{workflow}", "input": "\\ud800"}}', "invalid_body"),
+        ({}, f'{{"workflow_id": "{workflow}", "input": {"[" * 500 + "]" * 500}}}', "invalid_body"),
         ({"wait": "soon"}, f'{{"workflow_id": "{workflow}"}}', "invalid_parameter"),
         ({"wait": "61"}, f'{{"workflow_id": "{workflow}"}}', "invalid_parameter"),
     ]
@@ -152,6 +158,15 @@ async def test_start_refuses_bad_requests(client: Client, workflow: str) -> None
     )
     assert response.status == 400
     assert (await response.json())["error"]["field"] == "idempotency_key"
+
+
+async def test_a_command_larger_than_a_record_is_413(client: Client, workflow: str) -> None:
+    response = await client.post(
+        "/v1/executions", json={"workflow_id": workflow, "input": {"blob": "x" * 1_000_000}}
+    )
+    assert response.status == 413
+    error = (await response.json())["error"]
+    assert error["code"] == "payload_too_large" and "bytes" in error["message"]
 
 
 async def test_start_of_an_unknown_workflow_or_version_is_404(

@@ -130,6 +130,21 @@ async def test_register_refuses_what_is_not_a_json_object(client: Client) -> Non
     assert (await response.json())["error"]["problems"][0]["message"]
 
 
+async def test_a_version_beyond_the_stored_range_is_refused_before_anything_is_published(
+    client: Client,
+) -> None:
+    workflow_id = unique("wf-version")
+    for version in (2**31, 1099511627776):
+        response = await client.post("/v1/workflows", json=workflow_doc(workflow_id, version))
+        assert response.status == 422, version
+        problems = (await response.json())["error"]["problems"]
+        assert [p["field"] for p in problems] == ["version"], problems
+        assert "2147483647" in problems[0]["message"]
+    # Nothing was registered: the same id registers fine with a version in range.
+    response = await client.post("/v1/workflows", json=workflow_doc(workflow_id, 2**31 - 1))
+    assert response.status == 201, await response.text()
+
+
 async def test_list_pages_through_workflows_by_id(client: Client) -> None:
     prefix = unique("wf-list")
     ids = [f"{prefix}-{c}" for c in "abc"]

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from linkflow.api.bodies import _holds_nul
+from linkflow.api.bodies import MAX_JSON_DEPTH, _problem
 from linkflow.api.commands import (
     cancel_command,
     signal_command,
@@ -129,8 +129,15 @@ def test_validation_problems_name_node_edge_and_field() -> None:
     )
 
 
-def test_nul_detection_reaches_nested_keys_and_values() -> None:
-    assert not _holds_nul({"a": ["b", {"c": 1}], "d": None})
-    assert _holds_nul({"a": ["b", {"c": "x\x00"}]})
-    assert _holds_nul({"k\x00": 1})
-    assert _holds_nul("\x00")
+def test_body_checks_reach_nested_keys_and_values() -> None:
+    assert _problem({"a": ["b", {"c": 1}], "d": None, "é": "ü"}, 0) is None
+    assert "U+0000" in str(_problem({"a": ["b", {"c": "x\x00"}]}, 0))
+    assert "U+0000" in str(_problem({"k\x00": 1}, 0))
+    assert "U+0000" in str(_problem("\x00", 0))
+    assert "surrogate" in str(_problem({"a": ["\ud800"]}, 0))
+    assert "surrogate" in str(_problem({"\udfff": 1}, 0))
+    deep: object = 1
+    for _ in range(MAX_JSON_DEPTH):
+        deep = [deep]
+    assert _problem(deep, 0) is None
+    assert "nested deeper than" in str(_problem([deep], 0))
