@@ -50,6 +50,13 @@ from linkflow import metrics, transport
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP = "linkflow-visibility-sink"
+# The broker allows no less than 6 s; librdkafka would take 45 s. A crashed sink holds its
+# partitions this long, so every new row waits that long after a SIGKILL.
+DEFAULT_SESSION_TIMEOUT = 10.0
+# The shortest time between the starts of two batches (each one PostgreSQL transaction):
+# under load a batch gathers this long; after a quiet spell a record is written at once.
+# Fewer, larger transactions cost PostgreSQL much less per event.
+DEFAULT_BATCH_WITHIN = 0.02
 SOURCE = "visibility-sink"
 REPORT_EVERY = 30.0  # seconds between progress lines in the log
 
@@ -68,10 +75,7 @@ class SinkConfig:
     dlq_topic: str = transport.DLQ
     batch_size: int = 5000
     poll_timeout: float = 0.5
-    # The shortest time between the starts of two batches (each one PostgreSQL
-    # transaction): under load a batch gathers this long; after a quiet spell a record is
-    # written at once. Fewer, larger transactions cost PostgreSQL much less per event.
-    batch_within: float = 0.02
+    batch_within: float = DEFAULT_BATCH_WITHIN
     max_backoff: float = 15.0
     consumer_overrides: tuple[tuple[str, Any], ...] = ()
 

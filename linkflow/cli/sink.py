@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
         "write events, executions and node executions to PostgreSQL together with the "
         "consumed offsets. Stops after the current batch on SIGTERM or SIGINT.",
     )
-    from connect.sink import DEFAULT_GROUP
+    from connect.sink import DEFAULT_BATCH_WITHIN, DEFAULT_GROUP, DEFAULT_SESSION_TIMEOUT
 
     run.add_argument("--group", default=DEFAULT_GROUP, help=f"consumer group ({DEFAULT_GROUP})")
     run.add_argument(
@@ -33,6 +33,20 @@ def register(subparsers: Any) -> None:
         "--dlq-topic", default=transport.DLQ, help=f"dead-letter topic ({transport.DLQ})"
     )
     run.add_argument("--batch-size", type=int, default=5000, help="records per batch (5000)")
+    run.add_argument(
+        "--batch-within",
+        type=float,
+        default=DEFAULT_BATCH_WITHIN,
+        help="shortest time between the starts of two batches, seconds: under load a batch "
+        f"gathers this long, after a quiet spell it goes at once ({DEFAULT_BATCH_WITHIN})",
+    )
+    run.add_argument(
+        "--session-timeout",
+        type=float,
+        default=DEFAULT_SESSION_TIMEOUT,
+        help="seconds before the group gives a silent sink's partitions to another; after a "
+        f"crash the rows wait this long for a new owner ({DEFAULT_SESSION_TIMEOUT:g})",
+    )
     run.add_argument(
         "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port"
     )
@@ -61,6 +75,11 @@ def _run(args: argparse.Namespace) -> int:
         group=args.group,
         dlq_topic=args.dlq_topic,
         batch_size=args.batch_size,
+        batch_within=args.batch_within,
+        consumer_overrides=(
+            ("session.timeout.ms", round(args.session_timeout * 1000)),
+            ("heartbeat.interval.ms", max(100, round(args.session_timeout * 1000 / 4))),
+        ),
     )
     if args.metrics_port is not None:
         port = metrics.serve(args.metrics_port)

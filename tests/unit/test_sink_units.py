@@ -110,3 +110,17 @@ def test_backoff_grows_to_its_cap_and_resets() -> None:
     assert delays[-1] >= 1.0
     backoff.reset()
     assert backoff.next_delay() <= 0.2
+
+
+def test_sink_run_options_default_to_a_short_session_and_a_batch_interval() -> None:
+    from connect.sink import DEFAULT_BATCH_WITHIN, DEFAULT_SESSION_TIMEOUT
+    from linkflow.cli.main import build_parser
+
+    args = build_parser().parse_args(["sink", "run"])
+    assert (args.session_timeout, args.batch_within) == (
+        DEFAULT_SESSION_TIMEOUT,
+        DEFAULT_BATCH_WITHIN,
+    )
+    assert isinstance(DEFAULT_BATCH_WITHIN, float) and DEFAULT_SESSION_TIMEOUT < 45
+    args = build_parser().parse_args(["sink", "run", "--session-timeout", "7"])
+    assert args.session_timeout == 7.0
