@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Definitions are capped at 1 MiB on Kafka (topics/definitions.yaml); a body larger than
 # that could never be registered, so refuse it before reading it all.
 MAX_BODY_BYTES = 1024 * 1024
+POOL_RECONNECT_SECONDS = 2.0
 
 Handler = Callable[[web.Request], Any]
 ROUTES: tuple[tuple[str, str, Handler], ...] = (
@@ -68,6 +69,11 @@ def _resources(config: ApiConfig) -> Callable[[web.Application], Any]:
             max_size=config.pool_max_size,
             kwargs={"autocommit": True, "row_factory": dict_row},
             timeout=config.pool_timeout_seconds,
+            # The pool retries a lost connection with a backoff that doubles (1, 2, 4, 8 s,
+            # ...): after a 30 s outage the service stayed unready ~20 s after PostgreSQL
+            # was back. Giving up on an attempt after this long makes the next request
+            # start a new one at once, so the service recovers within a request or two.
+            reconnect_timeout=POOL_RECONNECT_SECONDS,
             open=False,
             name="linkflow-api",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +22,7 @@ from test_api_support import (
     unique,
     workflow_doc,
 )
+from test_sink_support import TcpProxy
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -147,3 +150,54 @@ async def test_unknown_routes_and_methods_answer_json(client: Client) -> None:
     )
     assert response.status == 413
     assert (await response.json())["error"]["code"] == "payload_too_large"
+
+
+async def test_ready_and_queries_come_back_soon_after_postgres_does(services: Services) -> None:
+    """PostgreSQL away for longer than a few reconnection attempts (connections cut, new
+    ones refused), then back: the service answers 503 quickly while it is away, and is
+    ready and answers queries again within seconds of its return, not after a backoff that
+    grew during the outage."""
+    info = psycopg.conninfo.conninfo_to_dict(services.database_url)
+    proxy = TcpProxy(str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432))
+    proxy.start()
+    try:
+        async with running_api(
+            services,
+            database_url=proxy.url(services.database_url),
+            follow_definitions=False,
+            pool_timeout_seconds=2.0,
+        ) as api:
+            await _until(api, "/readyz", 200, 30)
+            proxy.stop()
+            started = time.monotonic()
+            await _until(api, "/readyz", 503, 30)
+            response = await api.get("/v1/executions")
+            assert response.status == 503
+            # Long enough for an exponential backoff to grow past 8 s between attempts.
+            while time.monotonic() - started < OUTAGE_SECONDS:
+                response = await api.get("/readyz")
+                assert response.status == 503
+                await asyncio.sleep(0.5)  # polls the probe as an orchestrator would
+            proxy.start()
+            back = time.monotonic()
+            await _until(api, "/readyz", 200, 30)
+            await _until(api, "/v1/executions", 200, 30)
+            assert time.monotonic() - back < RECOVERY_SECONDS
+    finally:
+        proxy.stop()
+
+
+OUTAGE_SECONDS = 16.0
+RECOVERY_SECONDS = 3.0
+
+
+async def _until(api: Client, path: str, status: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        response = await api.get(path)
+        last = response.status
+        if last == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} answered {last}, not {status}, for {timeout}s")
