@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from linkflow.api.remote import ENV_API_URL, RemoteApi, RemoteError, default_api_url
 
@@ -148,7 +149,7 @@ def _start(args: argparse.Namespace, api: RemoteApi) -> int:
     ) and time.monotonic() < deadline:
         time.sleep(0.5)  # polling the API; the first minute was waited for server-side
         try:
-            execution = api.get(f"/v1/executions/{execution_id}")
+            execution = api.get(f"/v1/executions/{_in_path(execution_id)}")
         except RemoteError as exc:
             if exc.status != 404:  # 404: not projected yet
                 raise
@@ -165,7 +166,7 @@ def _start(args: argparse.Namespace, api: RemoteApi) -> int:
 
 
 def _get(args: argparse.Namespace, api: RemoteApi) -> int:
-    execution = api.get(f"/v1/executions/{args.execution_id}")
+    execution = api.get(f"/v1/executions/{_in_path(args.execution_id)}")
     if args.json:
         print_json(execution)
     else:
@@ -280,7 +281,9 @@ def _history(args: argparse.Namespace, api: RemoteApi) -> int:
     events: list[dict[str, Any]] = []
     after: int | None = args.after
     while after is not None:
-        page = api.get(f"/v1/executions/{args.execution_id}/history", after=after, limit=1000)
+        page = api.get(
+            f"/v1/executions/{_in_path(args.execution_id)}/history", after=after, limit=1000
+        )
         events.extend(page["events"])
         after = page["next_after"]
     if args.json:
@@ -300,7 +303,8 @@ def _history(args: argparse.Namespace, api: RemoteApi) -> int:
 
 def _signal(args: argparse.Namespace, api: RemoteApi) -> int:
     answer = api.post(
-        f"/v1/executions/{args.execution_id}/signal", {"name": args.name, "payload": args.payload}
+        f"/v1/executions/{_in_path(args.execution_id)}/signal",
+        {"name": args.name, "payload": args.payload},
     )
     return _accepted(args, answer, f"signal {args.name!r} sent")
 
@@ -308,7 +312,7 @@ def _signal(args: argparse.Namespace, api: RemoteApi) -> int:
 def _stop(action: str) -> Command:
     def run(args: argparse.Namespace, api: RemoteApi) -> int:
         body: dict[str, Any] = {"reason": args.reason}
-        answer = api.post(f"/v1/executions/{args.execution_id}/{action}", body)
+        answer = api.post(f"/v1/executions/{_in_path(args.execution_id)}/{action}", body)
         return _accepted(args, answer, f"{action} requested")
 
     return run
@@ -403,7 +407,7 @@ class NodeProgress:
 
 
 def _watch(args: argparse.Namespace, api: RemoteApi) -> int:
-    path = f"/v1/executions/{args.execution_id}/events"
+    path = f"/v1/executions/{_in_path(args.execution_id)}/events"
     progress = NodeProgress()
     last: int | None = None
     appear_deadline = time.monotonic() + args.appear_timeout
@@ -516,3 +520,8 @@ def register(subparsers: Any) -> None:
     )
     add_common(watch)
     watch.set_defaults(func=runner(_watch))
+
+
+def _in_path(execution_id: str) -> str:
+    """An execution id as one URL path segment: a child's id holds "/" (parent/node/...)."""
+    return quote(execution_id, safe="")

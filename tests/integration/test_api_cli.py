@@ -182,6 +182,21 @@ async def test_start_get_list_history(
     ]
 
 
+async def test_get_and_history_of_a_child_whose_id_holds_slashes(
+    client: Client, db: psycopg.AsyncConnection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A child execution's id is `<parent>/<node>/...`: the CLI sends it as one path
+    segment."""
+    workflow_id = unique("wf-cli-child")
+    child_id = f"{unique('parent')}/sub/1"
+    await insert_execution(db, child_id, workflow_id)
+    await insert_events(db, child_id, [(1, "WorkflowExecutionStarted", {"workflow_id": "w"})])
+    assert await cli(client, "get", child_id) == 0
+    assert _fields(capsys.readouterr().out)["execution"] == child_id
+    assert await cli(client, "history", child_id, "--json") == 0
+    assert [e["event_id"] for e in json.loads(capsys.readouterr().out)] == [1]
+
+
 async def test_start_wait_reports_the_outcome(
     client: Client,
     db: psycopg.AsyncConnection[Any],
