@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ENV_API_URL = "LINKFLOW_API_URL"
+ENV_API_PORT = "LINKFLOW_API_PORT"
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 SSE_READ_TIMEOUT = 60.0
 
@@ -20,7 +21,13 @@ QueryValue = str | int | float | Sequence[str] | None
 
 
 def default_api_url() -> str:
-    return os.environ.get(ENV_API_URL) or DEFAULT_API_URL
+    """LINKFLOW_API_URL, else the local API on LINKFLOW_API_PORT (where `linkflow demo`
+    serves it), else http://127.0.0.1:8080."""
+    url = os.environ.get(ENV_API_URL)
+    if url:
+        return url
+    port = os.environ.get(ENV_API_PORT)
+    return f"http://127.0.0.1:{port}" if port else DEFAULT_API_URL
 
 
 class RemoteError(RuntimeError):

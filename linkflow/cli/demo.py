@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -161,7 +162,8 @@ def _run(args: argparse.Namespace) -> int:
     plan = apply_topics(stack.kafka_bootstrap_servers)
     print("\n".join(f"    {line}" for line in plan.lines()) or "    no changes")
 
-    runtime = services.runtime_services(args.api_port)
+    api_port = services.api_port(args.api_port)
+    runtime = services.runtime_services(api_port)
     _step("starting the runtime: " + ", ".join(s.name for s in runtime))
     started = services.start(runtime)
     print(
@@ -200,7 +202,16 @@ def _run(args: argparse.Namespace) -> int:
     _step("LinkFlow is running")
     print(f"    Kafka bootstrap servers: {stack.kafka_bootstrap_servers}")
     print(f"    PostgreSQL database URL: {stack.database_url}")
-    print(f"    query API:               http://127.0.0.1:{args.api_port}/v1/executions")
+    api = f"http://127.0.0.1:{api_port}"
+    if _answers(f"{api}/healthz"):
+        print(f"    query API:               {api}/v1/executions")
+    else:
+        failures += 1
+        print(
+            f"error: the query API does not answer on {api} (is the port taken?); see "
+            f"{services.log_path(runtime[-1])}",
+            file=sys.stderr,
+        )
     print(f"    state directory:         {stack.state_dir}")
     print("    stop everything with: .venv/bin/linkflow dev down")
     return 1 if failures else 0
@@ -209,6 +220,24 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = subparsers.add_parser("demo", help="bring everything up and run the demo")
     demo.add_argument(
-        "--api-port", type=int, default=services.API_PORT, help="query API port (8080)"
+        "--api-port",
+        type=int,
+        default=None,
+        help="query API port (default: LINKFLOW_API_PORT, else 8080)",
     )
     demo.set_defaults(func=_run)
+
+
+def _answers(url: str, timeout: float = 30.0) -> bool:
+    """Whether `url` answers 200 within `timeout` seconds (the API starts in the
+    background; it may take a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False

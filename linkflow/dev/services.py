@@ -32,8 +32,13 @@ class Service:
         return f"linkflow.cli.main {' '.join(self.args[:3])}"
 
 
-def runtime_services(api_port: int | None = None) -> list[Service]:
-    port = api_port or int(os.environ.get("LINKFLOW_API_PORT", API_PORT))
+def api_port(port: int | None = None) -> int:
+    """The query API's port: `port`, else LINKFLOW_API_PORT, else 8080."""
+    return port if port is not None else int(os.environ.get("LINKFLOW_API_PORT", API_PORT))
+
+
+def runtime_services(port: int | None = None) -> list[Service]:
+    port = api_port(port)
     return [
         Service("engine", ("engine", "run", "--loglevel", "WARNING")),
         Service("timers", ("timers", "run", "--loglevel", "WARNING")),
