@@ -43,6 +43,20 @@ EXECUTION_STATUSES = (
 SCHEDULED = "scheduled"
 SKIPPED = "skipped"
 NODE_STATUSES = (SCHEDULED, RUNNING, COMPLETED, FAILED, SKIPPED, CANCELED, TIMED_OUT)
+# A node in one of these is still waiting for something; when its execution closes it never
+# will, and it shows as canceled from then on.
+OPEN_NODE_STATUSES = (SCHEDULED, RUNNING)
+# Events that close an execution (and so every node of it still open).
+CLOSING_EVENTS = frozenset(
+    {
+        "WorkflowExecutionCompleted",
+        "WorkflowExecutionFailed",
+        "WorkflowExecutionTimedOut",
+        "WorkflowExecutionCanceled",
+        "WorkflowExecutionTerminated",
+        "WorkflowExecutionContinuedAsNew",
+    }
+)
 
 # Timer purposes and marker names written by the engine (see linkflow/engine/events.py).
 _RETRY_BACKOFF = "retry_backoff"
@@ -158,6 +172,8 @@ class Lookups:
     node_keys: frozenset[NodeKey]
     activity_ids: frozenset[tuple[str, str]]  # (execution_id, activity_id)
     child_ids: frozenset[tuple[str, str]]  # (execution_id, child_execution_id)
+    # Executions the batch closes: every open node of theirs is loaded.
+    closing_ids: frozenset[str] = frozenset()
 
 
 _BY_NODE_KEY = frozenset(
@@ -198,12 +214,15 @@ def lookups(events: Iterable[Mapping[str, Any]]) -> Lookups:
     node_keys: set[NodeKey] = set()
     activity_ids: set[tuple[str, str]] = set()
     child_ids: set[tuple[str, str]] = set()
+    closing_ids: set[str] = set()
     for event in events:
         execution_id = event["execution_id"]
         execution_ids.add(execution_id)
         event_type = event["event_type"]
         a = event["attributes"]
-        if event_type in _BY_ACTIVITY:
+        if event_type in CLOSING_EVENTS:
+            closing_ids.add(execution_id)
+        elif event_type in _BY_ACTIVITY:
             activity_ids.add((execution_id, a["activity_id"]))
         elif event_type in _BY_CHILD:
             child_ids.add((execution_id, a["child_execution_id"]))
@@ -216,6 +235,7 @@ def lookups(events: Iterable[Mapping[str, Any]]) -> Lookups:
         frozenset(node_keys),
         frozenset(activity_ids),
         frozenset(child_ids),
+        frozenset(closing_ids),
     )
 
 
@@ -252,7 +272,20 @@ def apply_event(state: State, event: Mapping[str, Any]) -> bool:
     row.updated_at_ms = ts
     state.changed_executions.add(execution_id)
     _apply_node(state, execution_id, event_id, ts, event_type, a)
+    if event_type in CLOSING_EVENTS:
+        _close_open_nodes(state, execution_id, event_id, ts)
     return True
+
+
+def _close_open_nodes(state: State, execution_id: str, event_id: int, ts: int) -> None:
+    """A node still waiting (a wait, an approval, an activity) when its execution closed
+    never finishes: show it canceled, not running forever."""
+    for key, node in state.nodes.items():
+        if key[0] == execution_id and node.status in OPEN_NODE_STATUSES:
+            _finish(node, CANCELED, ts)
+            node.updated_at_ms = ts
+            node.last_event_id = event_id
+            state.changed_nodes.add(key)
 
 
 def _started(execution_id: str, event_id: int, ts: int, a: Mapping[str, Any]) -> ExecutionRow:

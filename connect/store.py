@@ -126,6 +126,14 @@ def load_state(conn: psycopg.Connection[Any], wanted: Lookups) -> State:
                     ([p[0] for p in items], [p[1] for p in items]),
                 )
             )
+    if wanted.closing_ids:
+        queries.append(
+            (
+                f"SELECT {_NODE_COLUMNS} FROM node_executions n "
+                "WHERE n.execution_id = ANY(%s) AND n.status = ANY(%s)",
+                (list(wanted.closing_ids), list(projection.OPEN_NODE_STATUSES)),
+            )
+        )
     for sql, params in queries:
         for row in conn.execute(sql, params):
             state.add_node(NodeRow(*row))

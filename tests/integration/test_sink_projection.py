@@ -340,3 +340,47 @@ def test_a_record_the_database_refuses_is_isolated(kafka_bootstrap: str, databas
     headers = dict(letters[0].headers() or [])
     assert headers["linkflow.dlq.reason"] == b"unprojectable"
     assert headers["linkflow.dlq.offset"] == str(len(before.events)).encode()
+
+
+def test_nodes_open_when_the_execution_is_canceled_show_canceled(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    """The waiting node's row was written by an earlier batch: the batch that closes the
+    execution loads it from PostgreSQL and closes it too."""
+    topic = create_topic(kafka_bootstrap)
+    prefix = unique("closing")
+    h = History(f"{prefix}-e").started()
+    h.add(
+        "MarkerRecorded",
+        marker_name="signal_wait_started",
+        details={"node_id": "approve", "scope": "", "signal_name": "ok"},
+    )
+    h.scheduled("slow")
+    opening = list(h.events)
+    closing = h.add("WorkflowExecutionCanceled", reason="stop").events[len(opening) :]
+    node_sql = (
+        "SELECT node_id, status, finished_at IS NOT NULL FROM node_executions "
+        "WHERE execution_id = %s ORDER BY node_id"
+    )
+    with database(database_url) as db, sink_thread(_config(kafka_bootstrap, database_url, topic)):
+        produce(kafka_bootstrap, topic, opening)
+        wait_until(
+            lambda: (
+                db.rows(node_sql, h.execution_id)
+                == [("approve", "running", False), ("slow", "scheduled", False)]
+            ),
+            60,
+            "the open nodes",
+        )
+        produce(kafka_bootstrap, topic, closing)
+        wait_until(
+            lambda: (
+                db.rows(node_sql, h.execution_id)
+                == [("approve", "canceled", True), ("slow", "canceled", True)]
+            ),
+            60,
+            "the nodes closed with the execution",
+        )
+        assert db.one("SELECT status FROM executions WHERE execution_id = %s", h.execution_id) == (
+            "canceled"
+        )

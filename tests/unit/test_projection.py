@@ -275,6 +275,30 @@ def test_wait_and_signal_nodes_run() -> None:
     assert ("e1", "other", "") not in state.nodes
 
 
+def test_nodes_still_open_when_the_execution_closes_show_canceled() -> None:
+    for closing in ("WorkflowExecutionCanceled", "WorkflowExecutionTerminated"):
+        h = (
+            History()
+            .started()
+            .add("NodeCompleted", node_id="first", scope="", handle="success", output=None)
+            .add(
+                "MarkerRecorded",
+                marker_name="signal_wait_started",
+                details={"node_id": "approve", "scope": "", "signal_name": "ok"},
+            )
+            .activity("slow")
+            .add(closing, reason="stop")
+        )
+        state = fold(h.events)
+        assert state.nodes[("e1", "approve", "")].status == projection.CANCELED, closing
+        assert state.nodes[("e1", "slow", "")].status == projection.CANCELED
+        assert state.nodes[("e1", "slow", "")].finished_at_ms == T0 + 5000
+        assert state.nodes[("e1", "first", "")].status == projection.COMPLETED
+        # The store loads the execution's open nodes for a batch that closes it.
+        assert lookups(h.events[-1:]).closing_ids == {"e1"}
+        assert lookups(h.events[:-1]).closing_ids == frozenset()
+
+
 def test_child_workflow_node() -> None:
     h = (
         History()
