@@ -155,7 +155,16 @@ class TransactionalLoop:
                 },
             )
         )
-        self.producer = Producer(
+        self.producer = self._new_producer()
+        self.owned: list[int] = []
+        self._changelog_end: dict[int, int] = {}
+        self._processor: BatchProcessor | None = None
+        self._stopping = False
+        self._last_batch_at = 0.0
+
+    def _new_producer(self) -> Producer:
+        config = self.config
+        return Producer(
             transport.producer_config(
                 config.bootstrap,
                 **{
@@ -166,11 +175,6 @@ class TransactionalLoop:
                 },
             )
         )
-        self.owned: list[int] = []
-        self._changelog_end: dict[int, int] = {}
-        self._processor: BatchProcessor | None = None
-        self._stopping = False
-        self._last_batch_at = 0.0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -317,10 +321,18 @@ class TransactionalLoop:
 
     def _abort(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
-        if error.fatal() or not error.txn_requires_abort():
-            # Fenced by a newer instance with our transactional.id, or worse: this
-            # producer can never write again.
-            log.error("the transactional producer failed for good: %s", error)
+        if error.fatal():
+            # This producer can never write again: fenced (the broker aborted our
+            # transaction when it outlived transaction.timeout.ms, say after the process
+            # was frozen, or another instance took our transactional.id). Nothing of the
+            # batch was committed; a new producer fences the old one and goes on, and the
+            # consumer rejoins the group on its next poll if it was dropped meanwhile.
+            log.warning("the transactional producer was fenced (%s): starting a new one", error)
+            self.producer = self._new_producer()
+            self.producer.init_transactions(KAFKA_TIMEOUT)
+            raise _Aborted from exc
+        if not error.txn_requires_abort():
+            log.error("the batch's transaction failed and cannot be aborted: %s", error)
             raise exc
         log.warning("aborting the batch's transaction (it is read again): %s", error)
         self.producer.abort_transaction(KAFKA_TIMEOUT)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from checker import verified
-from test_runtime_crash import assigned, fan_out, wait_killed
+from test_runtime_crash import fan_out, wait_killed
 from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
 from test_timers_support import wait_until
 
@@ -82,16 +82,24 @@ def test_history_processor_killed_repeatedly_among_three(rt: Runtime, point: str
     assert len(report.terminal & set(ids)) == len(ids)
 
 
-def test_a_frozen_history_processor_is_fenced_when_it_wakes(rt: Runtime) -> None:
-    """SIGSTOP past the session timeout: the others take its partitions and its state from
-    the changelog; on SIGCONT it still holds decided batches it may try to commit. It must
-    not write anything a read_committed reader sees twice."""
+def test_a_processor_frozen_inside_a_transaction_is_fenced_when_it_wakes(rt: Runtime) -> None:
+    """engine-1 freezes itself (SIGSTOP) with a batch's records produced and its transaction
+    open, and stays frozen past its session timeout and its transaction timeout: the others
+    take its partitions and restore them from the changelog, the broker aborts its
+    transaction. On SIGCONT it tries to commit: it must be refused (fenced), start over
+    with a new producer, rejoin the group, and nothing it did may be seen twice."""
     rt.start_timers()
     rt.start_worker("worker-1")
-    engine = lambda name: rt.start_engine(name, "--session-timeout", SESSION_TIMEOUT)  # noqa: E731
-    frozen = engine("engine-1")
-    engine("engine-2")
-    engine("engine-3")
+    frozen = rt.start_engine(
+        "engine-1",
+        "--session-timeout",
+        SESSION_TIMEOUT,
+        "--transaction-timeout",
+        "3",
+        env={"LINKFLOW_CRASH_AT": "history.after_produce:5", "LINKFLOW_CRASH_SIGNAL": "SIGSTOP"},
+    )
+    for name in ("engine-2", "engine-3"):
+        rt.start_engine(name, "--session-timeout", SESSION_TIMEOUT)
     rt.ready()
     wf = unique_id("zombie")
     rt.register(fan_out(wf))
@@ -102,31 +110,36 @@ def test_a_frozen_history_processor_is_fenced_when_it_wakes(rt: Runtime) -> None
         ids.extend(rt.client.start(wf, {"n": len(ids) + i}) for i in range(count))
         rt.client.flush()
 
-    wait_until(
-        lambda: assigned(rt, "engine-1") not in (None, []),
-        OUTCOME_TIMEOUT,
-        "engine-1 to own partitions",
-    )
-    load(EXECUTIONS)  # frozen while it works through these
     assert frozen.proc is not None
-    frozen.proc.send_signal(signal.SIGSTOP)
+    deadline = time.monotonic() + OUTCOME_TIMEOUT
+    while not _stopped(frozen.proc.pid):
+        assert time.monotonic() < deadline, f"engine-1 never froze\n{rt.logs()}"
+        load(LOAD_STEP)
+        time.sleep(LOAD_PAUSE)  # paces the load generator; not a wait for a condition
     try:
         # The load goes on while it is frozen; the group notices after the session timeout.
-        deadline = time.monotonic() + float(SESSION_TIMEOUT) * 3
-        while time.monotonic() < deadline:
+        until = time.monotonic() + float(SESSION_TIMEOUT) * 3
+        while time.monotonic() < until:
             load(LOAD_STEP)
-            time.sleep(LOAD_PAUSE)  # paces the load generator
+            time.sleep(LOAD_PAUSE)
     finally:
         frozen.proc.send_signal(signal.SIGCONT)
     load(EXECUTIONS)
     for execution_id in ids:
         rt.wait(execution_id, timeout=OUTCOME_TIMEOUT)
-    report = verified(rt.topics.bootstrap, rt.prefix, ids, "SIGSTOP past the session timeout")
+    report = verified(rt.topics.bootstrap, rt.prefix, ids, "frozen inside a transaction")
     assert report.ok, report.table() + "\n" + rt.logs()
-    # It woke up a zombie, lost its partitions and rejoined the group.
-    wait_until(
-        lambda: "input partitions assigned" in frozen.log_text().split("revoked")[-1],
-        OUTCOME_TIMEOUT,
-        "the woken instance to rejoin the group",
-    )
-    assert "input partitions revoked" in frozen.log_text()
+
+    def rejoined() -> bool:
+        rt.check_alive()  # fenced must not mean dead
+        return "input partitions assigned" in frozen.log_text().split("crash point")[-1]
+
+    wait_until(rejoined, OUTCOME_TIMEOUT, "the woken instance to rejoin the group")
+    woke = frozen.log_text().split("crash point")[-1]
+    assert "fenced" in woke or "aborting the batch's transaction" in woke, woke
+
+
+def _stopped(pid: int) -> bool:
+    """Whether the process is stopped (state T in /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
