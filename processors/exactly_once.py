@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from linkflow import settings, transport
 from linkflow.dlq import produce_dead_letter
@@ -161,6 +169,8 @@ class TransactionalLoop:
         self._processor: BatchProcessor | None = None
         self._stopping = False
         self._last_batch_at = 0.0
+        self._rebalances = 0  # assignments and revocations served so far
+        self._assigned_at: dict[tuple[str, int], int] = {}  # where the assignment started
 
     def _new_producer(self) -> Producer:
         config = self.config
@@ -218,7 +228,16 @@ class TransactionalLoop:
         batch = [first]
         if self.config.max_batch > 1:
             wait = self._last_batch_at + self.config.batch_within - time.monotonic()
-            batch.extend(self.consumer.consume(self.config.max_batch - 1, max(0.0, wait)))
+            rebalances = self._rebalances
+            more = self.consumer.consume(self.config.max_batch - 1, max(0.0, wait))
+            if self._rebalances != rebalances:
+                # A rebalance was served inside that call: what came before it belongs to
+                # the old assignment, what came after to the new one, and nothing tells
+                # them apart. Drop both; the new assignment's partitions read again from
+                # where it started them.
+                self._restart_positions(more)
+                return []
+            batch.extend(more)
         self._last_batch_at = time.monotonic()
         good = []
         for msg in batch:
@@ -251,13 +270,21 @@ class TransactionalLoop:
             )
             consumer.assign(committed)
         else:
+            committed = []
             consumer.assign([])
+        self._rebalances += 1
+        self._assigned_at = {
+            (tp.topic, tp.partition): tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            for tp in committed
+        }
         self.owned = numbers
         self._processor.assigned(numbers)
         log.info("input partitions assigned to this instance: %s", numbers)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assert self._processor is not None
+        self._rebalances += 1
+        self._assigned_at = {}
         self.owned = []
         self._processor.revoked()
         log.info("input partitions revoked: %s", sorted({tp.partition for tp in partitions}))
@@ -337,6 +364,18 @@ class TransactionalLoop:
         log.warning("aborting the batch's transaction (it is read again): %s", error)
         self.producer.abort_transaction(KAFKA_TIMEOUT)
         raise _Aborted from exc
+
+    def _restart_positions(self, dropped: Sequence[Message]) -> None:
+        """Seek each partition of the current assignment that `dropped` read from back to
+        where the assignment started it."""
+        for topic, partition in {(m.topic(), m.partition()) for m in dropped}:
+            start = self._assigned_at.get((topic, partition))
+            if start is None:
+                continue  # not ours any more: its records were never going to be used
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, start))
+            except KafkaException as exc:
+                log.warning("could not seek %s[%d] back: %s", topic, partition, exc)
 
     def _rewind(self, batch: Sequence[Message]) -> None:
         for tp in first_offsets(batch):
