@@ -214,7 +214,10 @@ class TransactionalLoop:
         try:
             self.consumer.close()  # leaves the group: the partitions move at once
         finally:
-            self.producer.flush(5)
+            try:
+                self.producer.flush(5)  # no transaction is open: nothing of ours waits
+            except KafkaException as exc:
+                log.warning("closing the producer: %s", exc)
             self.stores.close()
 
     def _poll(self) -> list[Message]:
@@ -348,21 +351,27 @@ class TransactionalLoop:
 
     def _abort(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
-        if error.fatal():
-            # This producer can never write again: fenced (the broker aborted our
-            # transaction when it outlived transaction.timeout.ms, say after the process
-            # was frozen, or another instance took our transactional.id). Nothing of the
-            # batch was committed; a new producer fences the old one and goes on, and the
-            # consumer rejoins the group on its next poll if it was dropped meanwhile.
-            log.warning("the transactional producer was fenced (%s): starting a new one", error)
-            self.producer = self._new_producer()
-            self.producer.init_transactions(KAFKA_TIMEOUT)
-            raise _Aborted from exc
-        if not error.txn_requires_abort():
-            log.error("the batch's transaction failed and cannot be aborted: %s", error)
-            raise exc
-        log.warning("aborting the batch's transaction (it is read again): %s", error)
-        self.producer.abort_transaction(KAFKA_TIMEOUT)
+        if not error.fatal():
+            if not error.txn_requires_abort():
+                log.error("the batch's transaction failed and cannot be aborted: %s", error)
+                raise exc
+            log.warning("aborting the batch's transaction (it is read again): %s", error)
+            try:
+                self.producer.abort_transaction(KAFKA_TIMEOUT)
+            except KafkaException as again:
+                error = again.args[0]
+                if not error.fatal():
+                    raise
+            else:
+                raise _Aborted from exc
+        # This producer can never write again: fenced (the broker aborted our transaction
+        # when it outlived transaction.timeout.ms, say while the process was frozen, or
+        # another instance took our transactional.id). Nothing of the batch was committed;
+        # a new producer fences the old one and goes on, and the consumer rejoins the group
+        # on its next poll if it was dropped meanwhile.
+        log.warning("the transactional producer was fenced (%s): starting a new one", error)
+        self.producer = self._new_producer()
+        self.producer.init_transactions(KAFKA_TIMEOUT)
         raise _Aborted from exc
 
     def _restart_positions(self, dropped: Sequence[Message]) -> None:
