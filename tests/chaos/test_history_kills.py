@@ -16,7 +16,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,10 +56,7 @@ def test_history_processor_killed_repeatedly_among_three(rt: Runtime, point: str
     rt.register(fan_out(wf))
 
     ids: list[str] = []
-
-    def load(count: int) -> None:
-        ids.extend(rt.client.start(wf, {"n": len(ids) + i}) for i in range(count))
-        rt.client.flush()
+    load = _loader(rt, wf, ids)
 
     for _ in range(KILLS):
         # Killed on an early batch of this life, while executions of every phase are in
@@ -105,10 +102,7 @@ def test_a_processor_frozen_inside_a_transaction_is_fenced_when_it_wakes(rt: Run
     rt.register(fan_out(wf))
 
     ids: list[str] = []
-
-    def load(count: int) -> None:
-        ids.extend(rt.client.start(wf, {"n": len(ids) + i}) for i in range(count))
-        rt.client.flush()
+    load = _loader(rt, wf, ids)
 
     assert frozen.proc is not None
     deadline = time.monotonic() + OUTCOME_TIMEOUT
@@ -143,3 +137,13 @@ def _stopped(pid: int) -> bool:
     """Whether the process is stopped (state T in /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _loader(rt: Runtime, workflow_id: str, ids: list[str]) -> Callable[[int], None]:
+    """`load(n)` starts n more executions of `workflow_id` and adds their ids to `ids`."""
+
+    def load(count: int) -> None:
+        ids.extend(rt.client.start(workflow_id, {"n": len(ids) + i}) for i in range(count))
+        rt.client.flush()
+
+    return load
