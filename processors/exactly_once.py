@@ -40,7 +40,7 @@ from confluent_kafka import (
 
 from linkflow import settings, transport
 from linkflow.dlq import produce_dead_letter
-from linkflow.metrics import DEAD_LETTERS
+from linkflow.metrics import DEAD_LETTERS, PROCESSOR_BATCH_SECONDS
 from processors.faults import crash_point
 from processors.state_store import PartitionStores, restore
 
@@ -295,6 +295,7 @@ class TransactionalLoop:
     # -- one batch --------------------------------------------------------------------
 
     def _process(self, processor: BatchProcessor, batch: Sequence[Message]) -> None:
+        started = time.perf_counter()
         output = processor.handle(batch, self.stores)
         crash_point(f"{self.config.name}.before_begin")
         try:
@@ -306,6 +307,7 @@ class TransactionalLoop:
         for partition, values in output.values.items():
             self.stores.get(partition).write(values, self._changelog_end.get(partition))
         processor.committed(output)
+        PROCESSOR_BATCH_SECONDS.labels(self.config.name).observe(time.perf_counter() - started)
 
     def _transact(self, batch: Sequence[Message], output: Output) -> None:
         producer = self.producer

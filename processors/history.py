@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import signal
 import sys
-import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -124,7 +123,6 @@ class HistoryProcessor:
     # -- the loop's hooks ---------------------------------------------------------------
 
     def handle(self, batch: Sequence[Message], stores: PartitionStores) -> Output:
-        started = time.perf_counter()
         by_execution: dict[str, list[_Item]] = defaultdict(list)
         output = Output()
         for msg in batch:
@@ -147,12 +145,13 @@ class HistoryProcessor:
                 output.values.setdefault(partition, {})[execution_id.encode()] = encoded
                 changed[execution_id] = stored
         self._batch_states = changed
-        metrics.PROCESSOR_BATCH_SECONDS.labels("history").observe(time.perf_counter() - started)
         return output
 
     def committed(self, output: Output) -> None:
         cache = self._cache
         for execution_id, stored in self._batch_states.items():
+            self._count(stored.state, stored.events)
+            stored.events = []
             cache[execution_id] = stored
             cache.move_to_end(execution_id)
         while len(cache) > self.config.cache_size:
@@ -220,8 +219,8 @@ class HistoryProcessor:
                 stored.now_ms = now_ms
                 if decision.events:
                     records.extend(sends)
+                    stored.events.extend(decision.events)
                     last_change = index
-                    self._count(decision.state, decision.events)
             if poisoned is None and records:
                 encoded = stored.to_bytes()
                 if len(encoded) <= MAX_RECORD_BYTES:
@@ -267,6 +266,8 @@ class HistoryProcessor:
 
     @staticmethod
     def _count(state: ExecutionState, events: Sequence[Any]) -> None:
+        """Metrics of a committed batch's events (a decided but aborted or retried batch
+        counts nothing)."""
         for event in events:
             metrics.HISTORY_EVENTS.labels(event.event_type).inc()
             if event.event_type == "WorkflowExecutionStarted":

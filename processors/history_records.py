@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -39,7 +39,7 @@ from linkflow.engine import (
 )
 from linkflow.model.catalog import PlanSource
 
-# Sources an execution's inputs come from, as stored in its applied-offsets map.
+# The input topics, as `read_input` names them.
 COMMANDS = "commands"
 RESULTS = "results"
 
@@ -100,6 +100,9 @@ class StoredExecution:
 
     state: ExecutionState
     now_ms: int = 0
+    # The events decided into `state` by the batch in progress (for metrics once it
+    # commits); not stored.
+    events: list[HistoryEvent] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         raw = {"state": self.state.to_dict(), "now_ms": self.now_ms}
