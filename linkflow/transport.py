@@ -25,6 +25,15 @@ DEFAULT_QUEUE = "default"
 MAX_RECORD_BYTES = 950_000
 
 
+# How long the broker may hold a fetch that found nothing. Measured on the local broker: a
+# read_committed fetch is not answered when a transaction's commit marker makes records
+# readable, only when this wait runs out, so each hop through the history processor's
+# transactional output waited up to the default 500 ms (three-noop workflow at 20/s:
+# p50 281 ms start to complete in Postgres, 51 ms with 20). Shorter means more idle
+# fetches (one per consumer per wait when nothing arrives).
+READ_COMMITTED_FETCH_WAIT_MS = 20
+
+
 def task_topic(queue: str) -> str:
     return f"{TASKS_PREFIX}{queue}"
 
@@ -49,6 +58,7 @@ def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> 
         # Harmless without transactions; keeps aborted data out if a producer uses them.
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
+        "fetch.wait.max.ms": READ_COMMITTED_FETCH_WAIT_MS,
     }
     config.update(overrides)
     return config

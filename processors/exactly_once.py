@@ -158,7 +158,6 @@ class TransactionalLoop:
                     "partition.assignment.strategy": "range",
                     "session.timeout.ms": round(config.session_timeout * 1000),
                     "heartbeat.interval.ms": max(100, round(config.session_timeout * 1000 / 4)),
-                    "fetch.wait.max.ms": 50,
                     "enable.partition.eof": False,
                 },
             )

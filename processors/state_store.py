@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Keys of our own; execution ids never start with a NUL byte.
 OFFSET_KEY = b"\x00changelog-offset"
 RESTORE_TIMEOUT = 300.0
+KAFKA_TIMEOUT = 30.0
 
 
 class PartitionStore:
@@ -100,6 +101,16 @@ class PartitionStores:
             store = self._open[partition] = PartitionStore(self.root / f"p{partition}")
         return store
 
+    def reset(self, partition: int) -> PartitionStore:
+        """Empty the store of `partition` (values and recorded offset)."""
+        store = self._open.pop(partition, None)
+        if store is not None:
+            store.close()
+        path = self.root / f"p{partition}"
+        if path.exists():
+            Rdict.destroy(str(path))
+        return self.get(partition)
+
     def close(self) -> None:
         for store in self._open.values():
             store.close()
@@ -130,6 +141,25 @@ def restore(
     pending: dict[int, dict[bytes, bytes | None]] = {p: {} for p in wanted}
     deadline = time.monotonic() + timeout
     try:
+        for p in wanted:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=KAFKA_TIMEOUT, cached=False
+            )
+            if starts[p] > high or 0 < starts[p] < low:
+                # The store was built from another incarnation of the topic (deleted and
+                # created again) or records it never saw are gone: restoring on top of it
+                # would keep values the changelog no longer has.
+                log.warning(
+                    "store of %s[%d] recorded offset %d outside the partition's %d..%d: "
+                    "rebuilding it from the changelog",
+                    topic,
+                    p,
+                    starts[p],
+                    low,
+                    high,
+                )
+                stores.reset(p)
+                starts[p] = 0
         consumer.assign([TopicPartition(topic, p, starts[p]) for p in wanted])
         open_partitions = set(wanted)
         while open_partitions:
