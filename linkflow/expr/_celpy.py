@@ -129,6 +129,18 @@ _ACTIVATION_ATTRIBUTES: Final[frozenset[str]] = frozenset(dir(celpy.evaluation.A
 }
 
 
+# celpy 0.5.0 transpiles has(e.f) to a Python bool, which its own ternary and `!` refuse
+# (`has(x) ? a : b` fails with "Unexpected <class 'bool'> ? ..."): wrap it in BoolType.
+_HAS_LINE: Final = re.compile(
+    r"^(ex_\d+ = lambda activation: )(not isinstance\(.*, CELEvalError\))$", re.MULTILINE
+)
+
+
+def _with_cel_bool_has(source: str, code: Any) -> Any:
+    fixed, count = _HAS_LINE.subn(r"\1celpy.celtypes.BoolType(\2)", source)
+    return compile(fixed, "<cel>", "exec") if count else code
+
+
 class Program:
     """A transpiled CEL program, reusable for any number of evaluations."""
 
@@ -143,7 +155,7 @@ class Program:
         except Exception as ex:
             raise CelFailure(f"unsupported expression ({_python_reason(ex)})") from None
         transpiler = runner.tp  # type: ignore[attr-defined]
-        self._code: Any = transpiler.executable_code
+        self._code: Any = _with_cel_bool_has(transpiler.source_text, transpiler.executable_code)
         self._base_activation: Any = transpiler.base_activation
 
     def run(self, activation: Mapping[str, object]) -> object:

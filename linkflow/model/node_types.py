@@ -44,6 +44,7 @@ class NodeType:
     task_queue: str | None = None
     loop: bool = False  # has a body reached through loop_body edges
     description: str = ""
+    output: str = ""  # what the node's output is, for the reference (docs/nodes.md)
 
     def handles_for(self, config: Mapping[str, Any]) -> tuple[str, ...]:
         if self.dynamic_handles is None:
@@ -77,6 +78,7 @@ class NodeTypeRegistry:
         task_queue: str | None = None,
         handles: tuple[str, ...] = (SUCCESS, ERROR),
         description: str = "",
+        output: str = "",
         replace: bool = False,
     ) -> NodeType:
         """Add an activity type: a worker handler registered under `name` runs it."""
@@ -88,6 +90,7 @@ class NodeTypeRegistry:
                 config_schema=config_schema if config_schema is not None else _any_object(),
                 task_queue=task_queue,
                 description=description,
+                output=output,
             ),
             replace=replace,
         )
@@ -143,59 +146,44 @@ def _switch_handles(config: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+def _d(text: str, schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A schema (default: any value) with a description, for the generated reference."""
+    return {**(schema if schema is not None else _ANY), "description": text}
+
+
 def builtin_node_types() -> list[NodeType]:
-    activity = (SUCCESS, ERROR)
+    """The node types the engine itself runs: triggers and inline nodes. Activity types
+    (http, code, ...) are declared beside their handlers (`linkflow.nodes`, read through
+    `linkflow.worker.registry.node_types`)."""
+    condition = {"type": ["string", "boolean"]}
     types = [
-        NodeType("trigger", NodeKind.TRIGGER, (SUCCESS,), _obj({"description": _STR}, extra=True)),
-        NodeType("start", NodeKind.TRIGGER, (SUCCESS,), _obj({"description": _STR}, extra=True)),
         NodeType(
-            "http",
-            NodeKind.ACTIVITY,
-            activity,
-            _obj(
-                {
-                    "url": _STR,
-                    "method": {
-                        "type": "string",
-                        "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-                    },
-                    "headers": {"type": "object"},
-                    "query": {"type": "object"},
-                    "body": _ANY,
-                    "timeout": _DURATION,
-                    "expect_status": {"type": ["array", "integer"]},
-                },
-                ["url"],
-            ),
-            task_queue="http",
+            "trigger",
+            NodeKind.TRIGGER,
+            (SUCCESS,),
+            _obj({"description": _d("Free text.", _STR)}, extra=True),
+            description="Where an execution starts; exactly one per workflow.",
+            output="The execution's input (also `trigger` in expressions).",
         ),
         NodeType(
-            "code",
-            NodeKind.ACTIVITY,
-            activity,
-            _obj(
-                {"language": _STR, "source": _STR, "function": _STR, "args": _ANY},
-                ["source"],
-            ),
+            "start",
+            NodeKind.TRIGGER,
+            (SUCCESS,),
+            _obj({"description": _d("Free text.", _STR)}, extra=True),
+            description="Another name for `trigger`.",
+            output="The execution's input.",
         ),
-        NodeType(
-            "kafka_publish",
-            NodeKind.ACTIVITY,
-            activity,
-            _obj(
-                {"topic": _STR, "key": _ANY, "value": _ANY, "headers": {"type": "object"}},
-                ["topic", "value"],
-            ),
-        ),
-        NodeType("noop", NodeKind.ACTIVITY, activity, _any_object()),
-        NodeType("echo", NodeKind.ACTIVITY, activity, _obj({"value": _ANY})),
-        NodeType("sleep", NodeKind.ACTIVITY, activity, _obj({"duration": _DURATION}, ["duration"])),
         NodeType(
             "if",
             NodeKind.INLINE,
             (TRUE, FALSE, ERROR),
-            _obj({"condition": {"type": ["string", "boolean"]}}, ["condition"]),
+            _obj(
+                {"condition": _d("CEL; truthy takes `true`, else `false`.", condition)},
+                ["condition"],
+            ),
             expression_fields=("condition",),
+            description="Two-way branch; the branch not taken is skipped.",
+            output='`{"result": bool}`',
         ),
         NodeType(
             "switch",
@@ -203,90 +191,200 @@ def builtin_node_types() -> list[NodeType]:
             (DEFAULT, ERROR),
             _obj(
                 {
-                    "value": _STR,
-                    "cases": {
-                        "type": "array",
-                        "items": _obj({"name": _STR, "when": _STR, "equals": _ANY}, ["name"]),
-                    },
+                    "value": _d("CEL; compared with each case's `equals`.", _STR),
+                    "cases": _d(
+                        "In order; the first that matches is taken. `name` makes the handle "
+                        "`case:<name>`; `when` is a CEL condition, `equals` a value "
+                        "compared with `value`.",
+                        {
+                            "type": "array",
+                            "items": _obj({"name": _STR, "when": _STR, "equals": _ANY}, ["name"]),
+                        },
+                    ),
                 },
                 ["cases"],
             ),
             expression_fields=("value", "cases[].when"),
             dynamic_handles=_switch_handles,
+            description="Multi-way branch: handle `case:<name>` of the first matching case, "
+            "else `default`.",
+            output='`{"case": name}` (`"default"` when none matched)',
         ),
         NodeType(
             "merge",
             NodeKind.INLINE,
             (SUCCESS,),
-            _obj({"mode": {"type": "string", "enum": ["all", "first"]}}),
+            _obj(
+                {
+                    "mode": _d(
+                        "`all` (default): wait for every incoming branch that was not "
+                        "skipped; `first`: go on with the first that arrives.",
+                        {"type": "string", "enum": ["all", "first"]},
+                    )
+                }
+            ),
+            description="Joins branches.",
+            output="`all`: `{source node: output}` of the branches that arrived; "
+            "`first`: the output of the first.",
         ),
         NodeType(
             "foreach",
             NodeKind.INLINE,
             (LOOP_BODY, LOOP_DONE, ERROR),
-            _obj({"items": _ANY, "concurrency": _POS_INT}, ["items"]),
+            _obj(
+                {
+                    "items": _d("CEL giving a list (or a literal list)."),
+                    "concurrency": _d("Iterations at once; 0 = all (default 1).", _POS_INT),
+                },
+                ["items"],
+            ),
             expression_fields=("items",),
             loop=True,
+            description="Runs the nodes behind `loop_body` once per item (`loop.item`, "
+            "`loop.index`), then takes `loop_done`.",
+            output="The list of iteration results in item order (an iteration's result is "
+            "the output of its last node, or `{node: output}` if several ended it).",
         ),
         NodeType(
             "while",
             NodeKind.INLINE,
             (LOOP_BODY, LOOP_DONE, ERROR),
             _obj(
-                {"condition": {"type": ["string", "boolean"]}, "max_iterations": _POS_INT},
+                {
+                    "condition": _d("CEL, evaluated before each iteration.", condition),
+                    "max_iterations": _d(
+                        "Required bound; passing it fails the node (`MaxIterationsExceeded`).",
+                        _POS_INT,
+                    ),
+                },
                 ["condition", "max_iterations"],
             ),
             expression_fields=("condition",),
             loop=True,
+            description="Runs the loop body while `condition` holds.",
+            output="The list of iteration results.",
         ),
         NodeType(
             "parallel",
             NodeKind.INLINE,
             (LOOP_BODY, LOOP_DONE, ERROR),
-            _obj({"items": _ANY, "concurrency": _POS_INT}, ["items"]),
+            _obj(
+                {
+                    "items": _d("CEL giving a list (or a literal list)."),
+                    "concurrency": _d("Iterations at once; 0 = all (the default).", _POS_INT),
+                },
+                ["items"],
+            ),
             expression_fields=("items",),
             loop=True,
+            description="Like foreach, all items at once by default (`parallel.item`, "
+            "`parallel.index`).",
+            output="The list of iteration results in item order.",
         ),
         NodeType(
-            "wait", NodeKind.INLINE, (SUCCESS, ERROR), _obj({"duration": _ANY, "until": _ANY})
+            "wait",
+            NodeKind.INLINE,
+            (SUCCESS, ERROR),
+            _obj(
+                {
+                    "duration": _d('Milliseconds or a string such as "30s", "5m", "1h".'),
+                    "until": _d("Epoch milliseconds or an ISO-8601 time (templates allowed)."),
+                }
+            ),
+            description="A durable timer: survives restarts of every process.",
+            output="null",
         ),
         NodeType(
             "wait_for_signal",
             NodeKind.INLINE,
             (SUCCESS, TIMEOUT, ERROR),
-            _obj({"signal": _STR, "timeout": _DURATION}, ["signal"]),
+            _obj(
+                {
+                    "signal": _d("The signal name to wait for.", _STR),
+                    "timeout": _d(
+                        "Optional; then the `timeout` handle if connected, else the node "
+                        "fails (`Timeout`).",
+                        _DURATION,
+                    ),
+                },
+                ["signal"],
+            ),
+            description="Waits for a named signal (a signal sent earlier is buffered).",
+            output="The signal's payload.",
         ),
         NodeType(
             "approval",
             NodeKind.INLINE,
             (TRUE, FALSE, TIMEOUT, ERROR),
             _obj(
-                {"signal": _STR, "timeout": _DURATION, "approvers": _ANY, "message": _ANY},
+                {
+                    "signal": _d('The signal name (default "approval").', _STR),
+                    "timeout": _d("Optional, as for wait_for_signal.", _DURATION),
+                    "approvers": _d("Shown to people; not enforced."),
+                    "message": _d("Shown to people; templates allowed."),
+                },
             ),
+            description='Waits for a decision signal: `true` if its payload is `{"approved": '
+            "true}` (or `true`), else `false`.",
+            output="The signal's payload.",
         ),
         NodeType(
             "subworkflow",
             NodeKind.INLINE,
             (SUCCESS, ERROR),
             _obj(
-                {"workflow_id": _STR, "version": {"type": "integer", "minimum": 1}, "input": _ANY},
+                {
+                    "workflow_id": _d("A registered workflow.", _STR),
+                    "version": _d(
+                        "Default: the latest when the parent starts.",
+                        {"type": "integer", "minimum": 1},
+                    ),
+                    "input": _d("The child's input (templates allowed)."),
+                },
                 ["workflow_id"],
             ),
+            description="Starts a child execution and waits for it; cancelling or "
+            "terminating the parent does the same to the child.",
+            output="The child's output; a failed child fails the node with its error.",
         ),
         NodeType(
             "set",
             NodeKind.INLINE,
             (SUCCESS, ERROR),
-            _obj({"values": {"type": "object"}}, ["values"]),
+            _obj({"values": _d("Name -> value (templates).", {"type": "object"})}, ["values"]),
+            description="Computes named values and merges them into `vars`.",
+            output="The rendered `values` object.",
         ),
-        NodeType("transform", NodeKind.INLINE, (SUCCESS, ERROR), _obj({"value": _ANY}, ["value"])),
+        NodeType(
+            "transform",
+            NodeKind.INLINE,
+            (SUCCESS, ERROR),
+            _obj({"value": _d("Any value (templates).")}, ["value"]),
+            description="Computes one value.",
+            output="The rendered `value`.",
+        ),
         NodeType(
             "fail",
             NodeKind.INLINE,
             (),
-            _obj({"message": _ANY, "error_type": _STR, "details": _ANY}),
+            _obj(
+                {
+                    "message": _d("Templates allowed."),
+                    "error_type": _d('Default "WorkflowFailure".', _STR),
+                    "details": _d("Any value."),
+                }
+            ),
+            description="Fails the execution with this error.",
+            output="(ends the execution)",
         ),
-        NodeType("terminate", NodeKind.INLINE, (), _obj({"reason": _ANY})),
+        NodeType(
+            "terminate",
+            NodeKind.INLINE,
+            (),
+            _obj({"reason": _d("Templates allowed.")}),
+            description="Ends the execution as terminated.",
+            output="(ends the execution)",
+        ),
     ]
     return types
 

@@ -52,8 +52,15 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "source": {"type": "string", "description": "Python code; reads `input`, sets `result`."},
         "input": {"description": "The value the code sees as `input`."},
         "args": {"description": "Alias of input."},
-        "timeout": {"type": ["integer", "string"], "description": "Wall-time limit."},
-        "memory_mb": {"type": "integer", "minimum": MIN_MEMORY_MB},
+        "timeout": {
+            "type": ["integer", "string"],
+            "description": 'Wall-time limit: milliseconds or e.g. "10s"; default 10 s.',
+        },
+        "memory_mb": {
+            "type": "integer",
+            "minimum": MIN_MEMORY_MB,
+            "description": f"Address-space limit of the child; default {DEFAULT_MEMORY_MB}.",
+        },
     },
     "required": ["source"],
     "additionalProperties": False,
@@ -65,7 +72,13 @@ def _runner_source() -> str:
     return (Path(__file__).parent / "code_runner.py").read_text()
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="A Python snippet in a separate process with a wall-time and memory limit: "
+    "it reads `input` and sets `result`. Isolated from the worker, not a security sandbox.",
+    output="The value the snippet assigned to `result`.",
+)
 async def code(ctx: ActivityContext, config: Any) -> Any:
     c = cfg.as_mapping(NODE_TYPE, config)
     source = c.get("source")

@@ -14,6 +14,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="Returns its rendered config: shows what a template produced.",
+    output="The rendered config object.",
+)
 async def echo(ctx: ActivityContext, config: Any) -> Any:
     return config

@@ -49,8 +49,12 @@ _SCALAR = {"type": ["string", "number", "boolean"]}
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "url": {"type": "string"},
-        "method": {"type": "string", "enum": [*METHODS, *(m.lower() for m in METHODS)]},
+        "url": {"type": "string", "description": "The URL (templates allowed)."},
+        "method": {
+            "type": "string",
+            "enum": [*METHODS, *(m.lower() for m in METHODS)],
+            "description": "Default GET.",
+        },
         "headers": {"type": "object", "additionalProperties": _SCALAR},
         "query": {
             "type": "object",
@@ -58,17 +62,36 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "anyOf": [_SCALAR, {"type": "null"}, {"type": "array", "items": _SCALAR}]
             },
         },
-        "body": {},
-        "body_type": {"type": "string", "enum": list(BODY_TYPES)},
-        "content_type": {"type": "string"},
-        "timeout": {"type": ["integer", "string"]},
-        "response_type": {"type": "string", "enum": list(RESPONSE_TYPES)},
-        "follow_redirects": {"type": "boolean"},
-        "expect_status": {
-            "oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}]
+        "body": {"description": "Sent as body_type says (JSON by default for non-strings)."},
+        "body_type": {
+            "type": "string",
+            "enum": list(BODY_TYPES),
+            "description": "json, form (an object, url-encoded) or raw (a string).",
         },
-        "credentials": {"type": "string"},
-        "max_response_bytes": {"type": "integer", "minimum": 0},
+        "content_type": {"type": "string", "description": "For a raw body."},
+        "timeout": {
+            "type": ["integer", "string"],
+            "description": 'Milliseconds or e.g. "30s"; default 30 s.',
+        },
+        "response_type": {
+            "type": "string",
+            "enum": list(RESPONSE_TYPES),
+            "description": "auto (by Content-Type, the default), json, text or bytes (base64).",
+        },
+        "follow_redirects": {"type": "boolean", "description": "Default true."},
+        "expect_status": {
+            "oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}],
+            "description": "Status(es) that count as success; default: below 400.",
+        },
+        "credentials": {
+            "type": "string",
+            "description": "A registered credentials provider whose headers are added.",
+        },
+        "max_response_bytes": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Default 10 MiB; a bigger response fails the node.",
+        },
     },
     "required": ["url"],
     "additionalProperties": False,
@@ -180,7 +203,14 @@ async def _session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="One HTTP request. A status that does not count as success fails the node "
+    "(5xx, 408 and 429 are retryable); `credentials` adds a registered provider's headers.",
+    output='`{"status": int, "headers": {name: value}, "body": ...}`',
+    task_queue="http",
+)
 async def http(ctx: ActivityContext, config: Any) -> dict[str, Any]:
     req = parse_config(config)
     headers = dict(req.headers)

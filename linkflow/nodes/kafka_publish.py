@@ -76,7 +76,12 @@ def encode_headers(headers: Any) -> list[tuple[str, str | bytes | None]] | None:
     return [(str(k), None if v is None else str(v).encode()) for k, v in headers.items()]
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="Produces one message to a topic on the worker's Kafka cluster.",
+    output='`{"topic", "partition", "offset"}` once the broker acknowledged it.',
+)
 async def kafka_publish(ctx: ActivityContext, config: Any) -> dict[str, Any]:
     c = cfg.as_mapping(NODE_TYPE, config)
     topic = cfg.string(NODE_TYPE, c, "topic")

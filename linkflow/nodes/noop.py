@@ -11,6 +11,11 @@ NODE_TYPE = "noop"
 CONFIG_SCHEMA: dict[str, Any] = {"type": "object"}
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="Does nothing: the cheapest activity (benchmarks, placeholders).",
+    output="null",
+)
 async def noop(ctx: ActivityContext, config: Any) -> None:
     return None

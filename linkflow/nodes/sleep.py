@@ -28,7 +28,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
 _STEP_S = 0.25
 
 
-@activity(NODE_TYPE, config_schema=CONFIG_SCHEMA)
+@activity(
+    NODE_TYPE,
+    config_schema=CONFIG_SCHEMA,
+    description="Sleeps on a worker, heartbeating; unlike `wait`, it holds a worker slot.",
+    output='`{"slept_s": seconds}`',
+)
 async def sleep(ctx: ActivityContext, config: Any) -> dict[str, float]:
     cfg = as_mapping(NODE_TYPE, config)
     if "seconds" in cfg:

@@ -52,6 +52,7 @@ from linkflow.engine import (
 )
 from linkflow.model import Catalog, NodeTypeRegistry, WorkflowDefinition
 from linkflow.testing.activities import NO_REPLY, ActivityContext, ActivityError, Delayed
+from linkflow.worker.registry import installed_node_types
 
 Handler = Callable[..., Any]
 DEFAULT_START_MS = 1_700_000_000_000
@@ -168,7 +169,9 @@ class WorkflowTestEnv:
         if isinstance(definitions, Catalog):
             self.catalog = definitions
         else:
-            self.catalog = Catalog(definitions, registry=registry)
+            # The installed node types: the engine's and every activity handler's
+            # declaration, as the API and the processors use.
+            self.catalog = Catalog(definitions, registry=registry or installed_node_types())
         self.engine = Engine(self.catalog, env=env)
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.report_started = report_started

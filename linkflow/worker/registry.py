@@ -33,7 +33,14 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any, TypeVar
 
-from linkflow.model.node_types import NodeTypeRegistry, default_registry
+from linkflow.model.node_types import (
+    ERROR,
+    SUCCESS,
+    NodeKind,
+    NodeType,
+    NodeTypeRegistry,
+    default_registry,
+)
 from linkflow.worker.context import ActivityContext
 
 ENTRY_POINT_GROUP = "linkflow.nodes"
@@ -49,6 +56,28 @@ class HandlerLoadError(RuntimeError):
     """A handler could not be registered or loaded; the message names the culprit."""
 
 
+def declare(
+    node_type: str,
+    config_schema: Mapping[str, Any] | None = None,
+    *,
+    description: str = "",
+    output: str = "",
+    task_queue: str | None = None,
+    handles: tuple[str, ...] = (SUCCESS, ERROR),
+) -> NodeType:
+    """The one declaration of an activity node type: registration validates configs with
+    it, processors route its tasks by it, docs/nodes.md is generated from it."""
+    return NodeType(
+        name=node_type,
+        kind=NodeKind.ACTIVITY,
+        handles=handles,
+        config_schema=config_schema if config_schema is not None else {"type": "object"},
+        task_queue=task_queue,
+        description=description,
+        output=output,
+    )
+
+
 @dataclass(frozen=True)
 class HandlerSpec:
     node_type: str
@@ -56,6 +85,17 @@ class HandlerSpec:
     is_async: bool
     config_schema: Mapping[str, Any] | None = None
     source: str = ""  # where it came from, for conflict messages
+    declaration: NodeType | None = None
+
+    @property
+    def node_declaration(self) -> NodeType:
+        if self.declaration is not None:
+            return self.declaration
+        return declare(
+            self.node_type,
+            self.config_schema,
+            description=f"activity from {self.source or self.qualname}",
+        )
 
     @property
     def qualname(self) -> str:
@@ -76,6 +116,7 @@ class HandlerRegistry:
         config_schema: Mapping[str, Any] | None = None,
         replace: bool = False,
         source: str = "",
+        declaration: NodeType | None = None,
     ) -> HandlerSpec:
         if not node_type or not isinstance(node_type, str):
             raise HandlerLoadError(f"node type must be a non-empty string, got {node_type!r}")
@@ -85,8 +126,9 @@ class HandlerRegistry:
             node_type,
             fn,
             _is_async(fn),
-            config_schema,
+            declaration.config_schema if declaration is not None else config_schema,
             source or f"{fn.__module__}.{getattr(fn, '__qualname__', repr(fn))}",
+            declaration,
         )
         existing = self._handlers.get(node_type)
         # Re-importing a module (reloads, entry points naming an already imported module)
@@ -99,13 +141,31 @@ class HandlerRegistry:
         return spec
 
     def activity(
-        self, node_type: str, *, config_schema: Mapping[str, Any] | None = None
+        self,
+        node_type: str,
+        *,
+        config_schema: Mapping[str, Any] | None = None,
+        description: str = "",
+        output: str = "",
+        task_queue: str | None = None,
+        handles: tuple[str, ...] = (SUCCESS, ERROR),
     ) -> Callable[[H], H]:
-        """Decorator registering `fn` here under `node_type`."""
+        """Decorator registering `fn` here as the handler of `node_type`, declared by the
+        other arguments (see `declare`; the description defaults to the docstring's first
+        paragraph)."""
 
         def decorate(fn: H) -> H:
-            _mark(fn, node_type, config_schema)
-            self.register(node_type, fn, config_schema=config_schema)
+            doc = (fn.__doc__ or "").strip().split("\n\n")[0]
+            declaration = declare(
+                node_type,
+                config_schema,
+                description=description or " ".join(doc.split()),
+                output=output,
+                task_queue=task_queue,
+                handles=handles,
+            )
+            _mark(fn, declaration)
+            self.register(node_type, fn, declaration=declaration)
             return fn
 
         return decorate
@@ -117,14 +177,17 @@ class HandlerRegistry:
             mark = getattr(value, _MARK, None)
             if mark is None or getattr(value, "__module__", None) != module.__name__:
                 continue
-            node_type, schema = mark
-            added.append(self.register(node_type, value, config_schema=schema, source=source or ""))
+            added.append(self.register(mark.name, value, declaration=mark, source=source or ""))
         return added
 
     def update(self, other: HandlerRegistry) -> None:
         for spec in other:
             self.register(
-                spec.node_type, spec.fn, config_schema=spec.config_schema, source=spec.source
+                spec.node_type,
+                spec.fn,
+                config_schema=spec.config_schema,
+                source=spec.source,
+                declaration=spec.declaration,
             )
 
     def load_entry_points(
@@ -149,13 +212,15 @@ class HandlerRegistry:
                 added.extend(found)
                 continue
             mark = getattr(target, _MARK, None)
-            if mark is not None and mark[0] != ep.name:
+            if mark is not None and mark.name != ep.name:
                 raise HandlerLoadError(
-                    f"{where}: the handler is declared as node type {mark[0]!r}; "
-                    f"name the entry point {mark[0]!r}"
+                    f"{where}: the handler is declared as node type {mark.name!r}; "
+                    f"name the entry point {mark.name!r}"
                 )
-            schema = mark[1] if mark is not None else getattr(target, "CONFIG_SCHEMA", None)
-            added.append(self.register(ep.name, target, config_schema=schema, source=where))
+            schema = None if mark is not None else getattr(target, "CONFIG_SCHEMA", None)
+            added.append(
+                self.register(ep.name, target, config_schema=schema, source=where, declaration=mark)
+            )
         return added
 
     def get(self, node_type: str) -> HandlerSpec | None:
@@ -185,10 +250,10 @@ def _is_async(fn: Any) -> bool:
     )
 
 
-def _mark(fn: Any, node_type: str, schema: Mapping[str, Any] | None) -> None:
+def _mark(fn: Any, declaration: NodeType) -> None:
     # Builtins and slotted callables take no attributes; registration still works for them.
     with contextlib.suppress(AttributeError):
-        setattr(fn, _MARK, (node_type, schema))
+        setattr(fn, _MARK, declaration)
 
 
 # Every handler decorated with the module-level `activity` lands here, so a worker built
@@ -196,9 +261,25 @@ def _mark(fn: Any, node_type: str, schema: Mapping[str, Any] | None) -> None:
 DECORATED = HandlerRegistry()
 
 
-def activity(node_type: str, *, config_schema: Mapping[str, Any] | None = None) -> Callable[[H], H]:
-    """Register the decorated function as the handler of `node_type`."""
-    return DECORATED.activity(node_type, config_schema=config_schema)
+def activity(
+    node_type: str,
+    *,
+    config_schema: Mapping[str, Any] | None = None,
+    description: str = "",
+    output: str = "",
+    task_queue: str | None = None,
+    handles: tuple[str, ...] = (SUCCESS, ERROR),
+) -> Callable[[H], H]:
+    """Register the decorated function as the handler of `node_type`, declared once by
+    these arguments (description defaults to the docstring's first paragraph)."""
+    return DECORATED.activity(
+        node_type,
+        config_schema=config_schema,
+        description=description,
+        output=output,
+        task_queue=task_queue,
+        handles=handles,
+    )
 
 
 def build_registry(
@@ -226,21 +307,21 @@ def build_registry(
 
 
 def node_types(handlers: HandlerRegistry | None = None) -> NodeTypeRegistry:
-    """The model's node types plus an activity type for every handler it does not know.
+    """The engine's node types plus every handler's declaration.
 
-    This is what registration validates against and what the processors plan with, so a
-    node type a user adds through the `linkflow.nodes` entry points (or @activity) is
-    accepted as soon as the package is installed beside the API and the processors, with
-    its handler's config schema. Core types keep the model's richer declarations.
+    This is what registration validates against, what the processors plan with and what
+    docs/nodes.md is generated from, so a node type a user adds through the
+    `linkflow.nodes` entry points (or @activity) is accepted as soon as the package is
+    installed beside the API and the processors. A handler cannot replace an engine type.
     """
     registry = default_registry().copy()
     for spec in handlers if handlers is not None else build_registry():
-        if spec.node_type not in registry:
-            registry.register_activity(
-                spec.node_type,
-                spec.config_schema,
-                description=f"activity from {spec.source or spec.qualname}",
+        if spec.node_type in registry:
+            raise HandlerLoadError(
+                f"{spec.source or spec.qualname}: {spec.node_type!r} is a node type the "
+                f"engine runs itself; choose another name for the activity"
             )
+        registry.register(spec.node_declaration)
     return registry
 
 

@@ -18,6 +18,7 @@ from linkflow.testing import (
     with_options,
     workflow,
 )
+from linkflow.worker.registry import installed_node_types
 
 CHILD = workflow("child", [trigger(), node("w", "wait_for_signal", signal="never")], ["start -> w"])
 
@@ -52,9 +53,8 @@ def scenario_env(name: str) -> tuple[WorkflowTestEnv, Any]:
     if spec["type"] == "parallel":
         nodes.append(node("body", "http", url="u"))
         edges.append("x -loop_body-> body")
-    from linkflow.model import default_registry
 
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("flaky")
     env = WorkflowTestEnv(
         [workflow("wf", nodes, edges), CHILD],

@@ -34,6 +34,7 @@ from linkflow.engine.deciders import DECIDERS
 from linkflow.engine.inputs import INPUT_TYPES
 from linkflow.model import Catalog
 from linkflow.testing import chain, node, trigger, with_options, workflow
+from linkflow.worker.registry import installed_node_types
 
 ERR = Error(type="T", message="m", retryable=False, node_id="n", details={"k": [1]})
 
@@ -119,7 +120,7 @@ def start(engine: Engine, state: ExecutionState | None = None, **kw: Any):
 
 
 def test_idempotent_start() -> None:
-    engine = Engine(Catalog([LINEAR]))
+    engine = Engine(Catalog([LINEAR], registry=installed_node_types()))
     first = start(engine, idempotency_key="k")
     assert first.events and first.ignored is None
     state = first.state
@@ -134,7 +135,7 @@ def test_idempotent_start() -> None:
 
 
 def test_unknown_workflow_gets_started_and_failed() -> None:
-    engine = Engine(Catalog())
+    engine = Engine(Catalog(registry=installed_node_types()))
     decision = engine.decide(
         None, StartWorkflow(request_id="r", execution_id="e", workflow_id="ghost"), 5
     )
@@ -146,7 +147,7 @@ def test_unknown_workflow_gets_started_and_failed() -> None:
 
 
 def test_inputs_for_unknown_or_closed_executions_are_ignored() -> None:
-    engine = Engine(Catalog([LINEAR]))
+    engine = Engine(Catalog([LINEAR], registry=installed_node_types()))
     assert (
         engine.decide(
             None, SignalWorkflow(request_id="r", execution_id="x", signal_name="s"), 1
@@ -174,7 +175,7 @@ def test_inputs_for_unknown_or_closed_executions_are_ignored() -> None:
 
 
 def test_stale_and_duplicate_results() -> None:
-    engine = Engine(Catalog([LINEAR]))
+    engine = Engine(Catalog([LINEAR], registry=installed_node_types()))
     state = start(engine).state
     done = ActivityCompleted(execution_id="e1", activity_id="a", attempt=1, result=1)
     assert engine.decide(state, done, 2).events
@@ -200,7 +201,7 @@ def test_effects_of_a_decision() -> None:
         ["start -> a", "start -> sub"],
         execution_timeout="1m",
     )
-    engine = Engine(Catalog([doc, LINEAR]))
+    engine = Engine(Catalog([doc, LINEAR], registry=installed_node_types()))
     decision = engine.decide(
         None, StartWorkflow(request_id="r", execution_id="p", workflow_id="fx"), 1000
     )
@@ -240,7 +241,7 @@ def test_effects_of_a_decision() -> None:
 
 
 def test_state_round_trips_and_decides_the_same() -> None:
-    catalog = Catalog([LINEAR])
+    catalog = Catalog([LINEAR], registry=installed_node_types())
     engine = Engine(catalog)
     live = start(engine).state
     saved = json.loads(json.dumps(live.to_dict()))
@@ -253,7 +254,7 @@ def test_state_round_trips_and_decides_the_same() -> None:
 
 
 def test_replay_errors() -> None:
-    catalog = Catalog([LINEAR])
+    catalog = Catalog([LINEAR], registry=installed_node_types())
     history = start(Engine(catalog)).events
     with pytest.raises(ReplayError):
         fold([history[0], history[2]], catalog)
@@ -265,7 +266,7 @@ def test_replay_errors() -> None:
 
 
 def test_decide_batch_equals_one_by_one() -> None:
-    catalog = Catalog([LINEAR])
+    catalog = Catalog([LINEAR], registry=installed_node_types())
     inputs = [
         (StartWorkflow(request_id="r", execution_id="e", workflow_id="lin"), 1),
         (ActivityCompleted(execution_id="e", activity_id="a", attempt=1, result=1), 2),
@@ -287,7 +288,7 @@ def test_decide_batch_equals_one_by_one() -> None:
 def test_same_input_same_events() -> None:
     runs = []
     for _ in range(2):
-        engine = Engine(Catalog([LINEAR]))
+        engine = Engine(Catalog([LINEAR], registry=installed_node_types()))
         d = start(engine)
         d2 = engine.decide(
             d.state, ActivityFailed(execution_id="e1", activity_id="a", attempt=1, error=ERR), 9

@@ -10,6 +10,7 @@ import pytest
 from linkflow.engine import ActivityCompleted, Engine, StartWorkflow
 from linkflow.model import Catalog
 from linkflow.testing import WorkflowFailedError, WorkflowTestEnv, chain, node, trigger, workflow
+from linkflow.worker.registry import installed_node_types
 
 
 def echo(payload: dict[str, Any]) -> Any:
@@ -69,7 +70,7 @@ def test_independent_branches_run_in_parallel_and_join() -> None:
         ],
         ["start -> a", "start -> b", "start -> c", "a -> join", "b -> join", "c -> join"],
     )
-    engine = Engine(Catalog([doc]))
+    engine = Engine(Catalog([doc], registry=installed_node_types()))
     decision = engine.decide(
         None, StartWorkflow(request_id="r", execution_id="e", workflow_id="fan"), 0
     )
@@ -201,10 +202,9 @@ def test_merge_first_fires_on_first_branch() -> None:
         ],
         ["start -> fast", "start -> slow", "fast -> m", "slow -> m", "m -> after"],
     )
-    from linkflow.model import default_registry
     from linkflow.testing import Delayed
 
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("sleepy")
     env = WorkflowTestEnv(
         [doc],

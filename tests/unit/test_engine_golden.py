@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from linkflow.model import Catalog, default_registry
+from linkflow.model import Catalog
 from linkflow.testing import (
     ActivityError,
     Delayed,
@@ -30,6 +30,7 @@ from linkflow.testing import (
     with_options,
     workflow,
 )
+from linkflow.worker.registry import installed_node_types
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REGENERATE = os.environ.get("LINKFLOW_REGEN_GOLDEN") == "1"
@@ -121,7 +122,7 @@ def parallel_with_failures() -> tuple[list[dict[str, Any]], WorkflowTestEnv, lis
             raise ActivityError("Invalid", "bad item", retryable=False)
         return Delayed(1000 * (payload["index"] + 1), {"done": payload["item"]})
 
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("job")
     env = WorkflowTestEnv([doc], handlers={"job": job}, registry=registry)
     env.start("fanout", {"items": ["a", "bad", "c"]}, execution_id="fanout-1").result()
@@ -224,7 +225,7 @@ def test_golden_history(name: str) -> None:
 def test_golden_history_replays(name: str) -> None:
     """The checked-in histories fold through the appliers into closed executions."""
     expected = json.loads((GOLDEN / f"{name}.json").read_text(encoding="utf-8"))
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("job")
     catalog = Catalog(expected["definitions"], registry=registry)
     for execution_id, data in expected["executions"].items():

@@ -16,6 +16,7 @@ from linkflow.testing import (
     trigger,
     workflow,
 )
+from linkflow.worker.registry import installed_node_types
 
 
 def echo(payload: dict[str, Any]) -> Any:
@@ -59,9 +60,8 @@ def foreach_doc(
 
 
 def slow_env(*docs: dict[str, Any], **handlers: Any) -> WorkflowTestEnv:
-    from linkflow.model import default_registry
 
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("slow")
     base = {"slow": lambda p: Delayed(1000, p["value"]), "echo": echo}
     return WorkflowTestEnv(list(docs), handlers={**base, **handlers}, registry=registry)
@@ -170,9 +170,8 @@ def test_while_condition_sees_last_iteration_and_index() -> None:
         ["start -> w", "w -loop_body-> check", "check -> w", "w -loop_done-> after"],
     )
     answers = iter(["pending", "pending", "done", "never"])
-    from linkflow.model import default_registry
 
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("status")
     env = WorkflowTestEnv(
         [doc], handlers={"status": lambda _: {"status": next(answers)}}, registry=registry
@@ -240,9 +239,7 @@ def test_failure_in_body_escalates_to_loop_error_edge_and_cancels_siblings() -> 
             raise ActivityError("Boom", "bad item", retryable=False)
         return NO_REPLY  # the others hang
 
-    from linkflow.model import default_registry
-
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity("job")
     env = WorkflowTestEnv([doc], handlers={"job": job}, registry=registry)
     run = env.start("esc", {"xs": ["ok", "bad", "ok2"]})

@@ -74,6 +74,12 @@ def evaluate(source: str, scope: dict[str, Any] | None = None) -> Any:
         ("has(nodes.a.nope)", False),
         ("has(nodes.zzz.deep)", False),
         ("has(nodes.a) && nodes.a.status == 200", True),
+        # the optional-field idiom: has() as a condition (celpy returned a Python bool here)
+        ("has(nodes.a.body) ? 'yes' : 'no'", "yes"),
+        ("has(nodes.a.nope) ? 'yes' : 'no'", "no"),
+        ("!has(nodes.a.nope) ? 1 : 2", 1),
+        ("(has(trigger.missing) || has(trigger.x)) ? trigger.x : 0", 5),
+        ("[has(trigger.x), !has(trigger.missing)]", [True, True]),
         # strings
         ("trigger.name.startsWith('Hello')", True),
         ("trigger.name.endsWith('World')", True),

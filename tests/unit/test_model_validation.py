@@ -11,16 +11,16 @@ from linkflow.model import (
     DefinitionError,
     NodeKind,
     Problem,
-    default_registry,
     load_definition,
     parse_duration,
     validate_document,
 )
 from linkflow.testing import chain, node, trigger, with_options, workflow
+from linkflow.worker.registry import installed_node_types
 
 
 def problems_of(doc: object, registry=None) -> list[Problem]:
-    return validate_document(doc, registry)
+    return validate_document(doc, registry or installed_node_types())
 
 
 def find(problems: list[Problem], *, node_id=None, edge_part=None, field=None) -> Problem:
@@ -47,8 +47,8 @@ def linear() -> dict:
 
 def test_valid_definition_loads_from_dict_json_and_yaml() -> None:
     doc = linear()
-    assert validate_document(doc) == []
-    from_json = load_definition(json.dumps(doc))
+    assert validate_document(doc, installed_node_types()) == []
+    from_json = load_definition(json.dumps(doc), installed_node_types())
     yaml_text = """
 id: lin
 version: 1
@@ -65,7 +65,7 @@ edges:
   - {source: a, target: b}
 settings: {execution_timeout: 1h, output: "{{ nodes.b }}"}
 """
-    from_yaml = load_definition(yaml_text)
+    from_yaml = load_definition(yaml_text, installed_node_types())
     assert from_json.id == from_yaml.id == "lin"
     assert [n.id for n in from_yaml.nodes] == ["start", "a", "b"]
     a = from_yaml.node("a")
@@ -97,7 +97,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "unknown node" in find(problems, edge_part="d -> zz", field="target").message
     assert "no handle 'true'" in find(problems, edge_part="b -> c", field="handle").message
     with pytest.raises(DefinitionError) as info:
-        load_definition(doc)
+        load_definition(doc, installed_node_types())
     assert len(info.value.problems) == len(problems) >= 7
     assert "node 'b', field 'config.url'" in str(info.value)
 
@@ -228,7 +228,7 @@ def test_not_json_or_yaml() -> None:
 
 
 def test_registry_user_activity_type() -> None:
-    registry = default_registry()
+    registry = installed_node_types().copy()
     registry.register_activity(
         "stripe_charge",
         {
@@ -248,13 +248,13 @@ def test_registry_user_activity_type() -> None:
     bad = workflow("p", [trigger(), node("pay", "stripe_charge")], ["start -> pay"])
     find(validate_document(bad, registry), node_id="pay", field="config.amount")
     # the default registry does not know it
-    find(validate_document(doc), node_id="pay", field="type")
+    find(validate_document(doc, installed_node_types()), node_id="pay", field="type")
     with pytest.raises(ValueError):
         registry.register_activity("stripe_charge")
 
 
 def test_every_builtin_type_declares_kind_handles_and_schema() -> None:
-    registry = default_registry()
+    registry = installed_node_types().copy()
     names = set(registry.names())
     expected = {
         "trigger", "start", "http", "code", "kafka_publish", "noop", "echo", "sleep", "if",
@@ -270,7 +270,7 @@ def test_every_builtin_type_declares_kind_handles_and_schema() -> None:
 def test_catalog_versions_and_plan_cache() -> None:
     v1 = linear()
     v2 = {**linear(), "version": 2}
-    catalog = Catalog([v1, v2])
+    catalog = Catalog([v1, v2], registry=installed_node_types())
     assert catalog.latest_version("lin") == 2
     plan = catalog.plan("lin")
     assert plan is not None and plan.version == 2
@@ -303,7 +303,7 @@ def test_plan_stages() -> None:
             "l -loop_done-> done",
         ],
     )
-    plan = Catalog([doc]).plan("p")
+    plan = Catalog([doc], registry=installed_node_types()).plan("p")
     assert plan is not None
     nodes = plan.nodes
     assert plan.trigger == "start" and plan.top_count == 3

@@ -42,6 +42,7 @@ from linkflow.engine import (
 from linkflow.engine.events import TERMINAL_EVENT_TYPES
 from linkflow.expr import compile_expression
 from linkflow.model import Catalog
+from linkflow.worker.registry import installed_node_types
 
 # cel-python raises the recursion limit the first time it runs; do that before hypothesis
 # starts watching it.
@@ -312,7 +313,7 @@ def check(driver: Driver, doc: dict[str, Any]) -> None:
         partial = fold(history[:upto], driver.catalog)
         assert partial is not None and json.dumps(partial.to_dict()) == saved
     # determinism: the same inputs at the same times, on a fresh engine
-    catalog = Catalog([doc])
+    catalog = Catalog([doc], registry=installed_node_types())
     engine = Engine(catalog)
     state = None
     again: list[HistoryEvent] = []
@@ -339,7 +340,7 @@ def start_input(data: st.DataObject) -> StartWorkflow:
 def test_props_generated_workflows_and_interleavings(
     doc: dict[str, Any], data: st.DataObject
 ) -> None:
-    catalog = Catalog([doc])
+    catalog = Catalog([doc], registry=installed_node_types())
     driver = Driver(Engine(catalog), catalog, data)
     driver.run(start_input(data))
     check(driver, doc)
@@ -348,7 +349,7 @@ def test_props_generated_workflows_and_interleavings(
 @settings(max_examples=350, **SETTINGS)
 @given(doc=workflows(), data=st.data())
 def test_props_cancel_and_terminate_anywhere(doc: dict[str, Any], data: st.DataObject) -> None:
-    catalog = Catalog([doc])
+    catalog = Catalog([doc], registry=installed_node_types())
     driver = Driver(Engine(catalog), catalog, data, allow_cancel=True)
     driver.run(start_input(data))
     check(driver, doc)
@@ -385,7 +386,7 @@ FAN = {
 @settings(max_examples=250, **SETTINGS)
 @given(data=st.data())
 def test_props_fan_out_join_with_duplicates_and_late_results(data: st.DataObject) -> None:
-    catalog = Catalog([FAN])
+    catalog = Catalog([FAN], registry=installed_node_types())
     driver = Driver(Engine(catalog), catalog, data)
     driver.run(start_input(data))
     check(driver, FAN)

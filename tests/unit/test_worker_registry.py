@@ -16,7 +16,7 @@ import pytest
 import linkflow.nodes
 from linkflow.model import NodeKind, default_registry
 from linkflow.worker import ActivityContext, HandlerLoadError, HandlerRegistry, build_registry
-from linkflow.worker.registry import ENTRY_POINT_GROUP
+from linkflow.worker.registry import ENTRY_POINT_GROUP, node_types
 
 
 def test_decorator_registers_async_and_sync_handlers_with_their_schema() -> None:
@@ -37,7 +37,7 @@ def test_decorator_registers_async_and_sync_handlers_with_their_schema() -> None
     assert spec.config_schema == schema
     sync = registry.get("shout")
     assert sync is not None and not sync.is_async
-    assert registry.config_schemas() == {"double": schema, "shout": None}
+    assert registry.config_schemas() == {"double": schema, "shout": {"type": "object"}}
     assert registry.get("missing") is None
 
 
@@ -202,16 +202,30 @@ def test_build_registry_imports_extra_modules_and_rejects_empty_ones(plugin: Any
         build_registry(entry_points=False, extra_modules=["no_such_module_xyz"])
 
 
-def test_core_handlers_declare_valid_config_schemas_the_model_knows() -> None:
+def test_core_handlers_declare_their_node_types_once() -> None:
     registry = build_registry(entry_points=False)
     schemas = linkflow.nodes.config_schemas()
     assert set(schemas) == {"http", "code", "kafka_publish", "noop", "echo", "sleep"}
-    model = default_registry()
+    types = node_types(registry)
     for node_type, schema in schemas.items():
         jsonschema.Draft202012Validator.check_schema(schema)
-        assert registry.config_schemas()[node_type] == schema
-        # The definition model schedules these as activities on a worker.
-        assert model.get(node_type).kind is NodeKind.ACTIVITY
+        declared = types.get(node_type)
+        # Validation reads the handler's own declaration: no second copy in the model.
+        assert declared.config_schema is registry.config_schemas()[node_type] == schema
+        assert declared.kind is NodeKind.ACTIVITY
+        assert declared.description and declared.output
+        assert node_type not in default_registry()
+    assert types.get("http").task_queue == "http"
+    # The code node's documented keys are accepted at registration (they were refused).
+    code = types.get("code").config_schema["properties"]
+    assert {"source", "input", "timeout", "memory_mb"} <= set(code)
+
+
+def test_an_activity_cannot_take_the_name_of_an_engine_node_type() -> None:
+    registry = HandlerRegistry()
+    registry.register("switch", lambda ctx, config: None)
+    with pytest.raises(HandlerLoadError, match="engine runs itself"):
+        node_types(registry)
 
 
 def test_a_plugin_node_type_is_valid_in_definitions_with_its_config_schema(plugin: Any) -> None:
@@ -252,5 +266,3 @@ def test_a_plugin_node_type_is_valid_in_definitions_with_its_config_schema(plugi
     assert validate_document(definition({"name": "Ada"}), types) == []
     problems = validate_document(definition({"nom": "Ada"}), types)
     assert problems and all(p.node_id == "hi" for p in problems)
-    # Core types keep the model's declarations (handles, schemas) rather than the handler's.
-    assert types.get("http") == default_registry().get("http")
