@@ -120,12 +120,17 @@ async def _wait_for_close(
             return None
 
 
-async def _open_execution(ctx: ApiContext, execution_id: str, action: str) -> None:
-    """404 for an unknown execution, 409 for one that is already closed."""
+async def _open_execution(ctx: ApiContext, execution_id: str, action: str) -> bool:
+    """Whether the visibility view knows the execution; 409 for one it shows closed.
+
+    An execution the view does not show yet is not refused: the view lags the start, and a
+    signal sent right after one must reach it. The command goes on `linkflow.commands`
+    keyed by the execution id, so the engine decides it in order after the start, and
+    dead-letters it (reason `unknown_execution`) when no such execution ever started."""
     async with ctx.pool.connection() as conn:
         state = await queries.execution_status(conn, execution_id)
     if state is None:
-        raise not_found("execution", execution_id)
+        return False
     if state["status"] in TERMINAL_STATUSES:
         raise ApiError(
             409,
@@ -133,11 +138,17 @@ async def _open_execution(ctx: ApiContext, execution_id: str, action: str) -> No
             f"cannot {action} execution {execution_id!r}: it is already {state['status']}",
             status=state["status"],
         )
+    return True
 
 
-def _accepted(command: Command) -> web.Response:
+def _accepted(command: Command, visible: bool) -> web.Response:
     return json_response(
-        {"execution_id": command.execution_id, "request_id": command.request_id}, status=202
+        {
+            "execution_id": command.execution_id,
+            "request_id": command.request_id,
+            "execution_visible": visible,
+        },
+        status=202,
     )
 
 
@@ -147,10 +158,10 @@ async def signal_execution(request: web.Request) -> web.Response:
     execution_id = path_id(request, "execution_id", "execution")
     body = await read_object(request, ("name", "payload"))
     name = str_field(body, "name", required=True)
-    await _open_execution(ctx, execution_id, "signal")
+    visible = await _open_execution(ctx, execution_id, "signal")
     command = commands.signal_command(execution_id, name, body.get("payload"), now_ms=ctx.now_ms())
     await _publish(ctx, command)
-    return _accepted(command)
+    return _accepted(command, visible)
 
 
 async def _stop(request: web.Request, action: str) -> web.Response:
@@ -160,11 +171,11 @@ async def _stop(request: web.Request, action: str) -> web.Response:
     body = await read_object(request, ("reason", "identity"), optional=True)
     reason = str_field(body, "reason", default="")
     identity = str_field(body, "identity", default=ctx.config.identity) or ctx.config.identity
-    await _open_execution(ctx, execution_id, action)
+    visible = await _open_execution(ctx, execution_id, action)
     build = commands.cancel_command if action == "cancel" else commands.terminate_command
     command = build(execution_id, reason, identity, now_ms=ctx.now_ms())
     await _publish(ctx, command)
-    return _accepted(command)
+    return _accepted(command, visible)
 
 
 async def cancel_execution(request: web.Request) -> web.Response:

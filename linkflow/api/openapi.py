@@ -33,6 +33,7 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None, **ext
 
 
 _STR = {"type": "string"}
+_OPTIONAL_STR = {"type": ["string", "null"], "description": "null: as if absent"}
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
@@ -262,8 +263,23 @@ SCHEMAS: dict[str, Schema] = {
         required=["name"],
         additionalProperties=False,
     ),
-    "Stop": _obj({"reason": _STR, "identity": _STR}, required=[], additionalProperties=False),
-    "CommandAccepted": _obj({"execution_id": _STR, "request_id": _STR}),
+    "Stop": _obj(
+        {"reason": _OPTIONAL_STR, "identity": _OPTIONAL_STR},
+        required=[],
+        additionalProperties=False,
+    ),
+    "CommandAccepted": _obj(
+        {
+            "execution_id": _STR,
+            "request_id": _STR,
+            "execution_visible": {
+                **_BOOL,
+                "description": "false: the views do not show the execution yet (it may have "
+                "just started); the engine decides the command after the start, or "
+                "dead-letters it (reason unknown_execution) if the execution never started",
+            },
+        }
+    ),
     "Health": _obj({"status": {"type": "string", "enum": ["ok"]}}),
     "Check": _obj({"ok": _BOOL, "error": _STR}, required=["ok"]),
     "Ready": _obj(
@@ -322,7 +338,6 @@ def _command(operation_id: str, summary: str, body: Schema, required: bool) -> S
             "responses": {
                 "202": _json(_ref("CommandAccepted"), "the command is on linkflow.commands"),
                 "400": _BAD,
-                "404": _error("unknown execution"),
                 "409": _CLOSED,
                 "503": _UNAVAILABLE,
             },

@@ -323,6 +323,13 @@ def _accepted(args: argparse.Namespace, answer: dict[str, Any], text: str) -> in
         print_json(answer)
     else:
         print(f"{text} (request {answer['request_id']})")
+        if answer.get("execution_visible") is False:
+            print(
+                f"note: execution {answer['execution_id']!r} is not visible yet; the engine "
+                "applies this after its start, or dead-letters it if it never started "
+                "(linkflow dlq list)",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 

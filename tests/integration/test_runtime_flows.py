@@ -250,6 +250,49 @@ def test_approval_by_signal(rt: Runtime) -> None:
     assert "WorkflowExecutionSignaled" in types(outcome.events)
 
 
+def test_a_signal_sent_right_after_the_start_reaches_the_execution(rt: Runtime) -> None:
+    """Issue 17, cases 1 and 5: no wait between start and signal (the API no longer asks a
+    lagging view first; the engine decides the signal after the start), and CEL's has()
+    idiom for optional fields in a condition and a template."""
+    wf = unique_id("signal-at-once")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "approve", "type": "approval", "config": {"signal": "approve"}},
+                {
+                    "id": "urgent",
+                    "type": "if",
+                    "config": {"condition": "has(trigger.priority) ? trigger.priority > 1 : false"},
+                },
+                {
+                    "id": "who",
+                    "type": "echo",
+                    "config": {
+                        "by": "{{ has(nodes.approve.by) ? nodes.approve.by : 'nobody' }}",
+                        "note": "{{ has(nodes.approve.note) ? nodes.approve.note : 'none' }}",
+                    },
+                },
+            ],
+            "edges": [
+                {"source": "start", "target": "approve"},
+                {"source": "approve", "target": "urgent", "handle": "true"},
+                {"source": "urgent", "target": "who", "handle": "false"},
+            ],
+        }
+    )
+    execution_id = rt.client.start(wf, {})
+    rt.client.signal(execution_id, "approve", {"approved": True, "by": "ana"})
+    outcome = rt.wait(execution_id)
+    assert outcome.status == "completed", outcome
+    completed = [e for e in outcome.events if e["event_type"] == "NodeCompleted"]
+    outputs = {e["attributes"]["node_id"]: e["attributes"].get("output") for e in completed}
+    assert outputs["urgent"] == {"result": False}
+    assert outputs["who"] == {"by": "ana", "note": "none"}
+
+
 def test_cancel_stops_a_waiting_execution(rt: Runtime) -> None:
     wf = unique_id("cancel")
     rt.register(
