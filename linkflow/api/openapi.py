@@ -93,6 +93,12 @@ SCHEMAS: dict[str, Schema] = {
             "version": _INT,
             "registered_at": _TIME,
             "created": {**_BOOL, "description": "false when this exact version already existed"},
+            "warnings": {
+                "type": "array",
+                "items": _ref("Problem"),
+                "description": "registered anyway: e.g. a subworkflow naming a workflow "
+                "that is not registered yet",
+            },
         }
     ),
     "WorkflowSummary": _obj(

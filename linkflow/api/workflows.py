@@ -24,6 +24,7 @@ from linkflow.api.metrics import COMMANDS
 from linkflow.api.pagination import b64url_decode, b64url_encode
 from linkflow.api.params import int_param, path_id, reject_unknown, single
 from linkflow.api.publisher import PublishError
+from linkflow.model import WorkflowDefinition
 
 CATALOG_SYNC_SECONDS = 5.0
 
@@ -63,6 +64,7 @@ async def register_workflow(request: web.Request) -> web.Response:
             (Jsonb(doc), workflow_id, version),
         )
         existing = await cur.fetchone()
+        warnings = await _missing_children(conn, definition)
         if existing is not None:
             if not existing["same"]:
                 raise ApiError(
@@ -71,7 +73,9 @@ async def register_workflow(request: web.Request) -> web.Response:
                     f"workflow {workflow_id!r} version {version} is already registered with a "
                     "different definition; register the change as a new version",
                 )
-            body = _registered(workflow_id, version, existing["registered_at"], created=False)
+            body = _registered(
+                workflow_id, version, existing["registered_at"], created=False, warnings=warnings
+            )
             return json_response(body, status=200)
         registered_at_ms = ctx.now_ms()
         try:
@@ -89,19 +93,56 @@ async def register_workflow(request: web.Request) -> web.Response:
             " VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, version) DO NOTHING",
             (workflow_id, version, Jsonb(doc), registered_at),
         )
-    body = _registered(workflow_id, version, registered_at, created=True)
+    body = _registered(workflow_id, version, registered_at, created=True, warnings=warnings)
     return json_response(body, status=201, headers={"Location": f"/v1/workflows/{workflow_id}"})
 
 
 def _registered(
-    workflow_id: str, version: int, registered_at: datetime, *, created: bool
+    workflow_id: str,
+    version: int,
+    registered_at: datetime,
+    *,
+    created: bool,
+    warnings: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "workflow_id": workflow_id,
         "version": version,
         "registered_at": views.timestamp(registered_at),
         "created": created,
+        "warnings": warnings,
     }
+
+
+async def _missing_children(
+    conn: queries.Conn, definition: WorkflowDefinition
+) -> list[dict[str, Any]]:
+    """A warning per subworkflow node naming a workflow (or version) not registered yet:
+    not an error, since children are often registered after their parents, but a start
+    that reaches the node fails it until they are."""
+    warnings = []
+    for node in definition.nodes:
+        if node.type != "subworkflow":
+            continue
+        child = node.config.get("workflow_id")
+        version = node.config.get("version")
+        if not isinstance(child, str) or child == definition.id:
+            continue
+        exists = await queries.workflow_exists(
+            conn, child, version if isinstance(version, int) else None
+        )
+        if not exists:
+            what = child if not isinstance(version, int) else f"{child} version {version}"
+            warnings.append(
+                {
+                    "message": f"workflow {what} is not registered (yet): this node fails "
+                    "until it is",
+                    "node_id": node.id,
+                    "edge": None,
+                    "field": "config.workflow_id",
+                }
+            )
+    return warnings
 
 
 async def ensure_catalog_current(ctx: ApiContext) -> None:

@@ -36,6 +36,10 @@ def _register(args: argparse.Namespace, api: RemoteApi) -> int:
         print(f"registered {answer['workflow_id']} version {answer['version']}")
     else:
         print(f"{answer['workflow_id']} version {answer['version']} was already registered")
+    if not args.json:
+        for warning in answer.get("warnings", []):
+            where = f"node {warning['node_id']!r}: " if warning.get("node_id") else ""
+            print(f"warning: {where}{warning['message']}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 from jsonschema import Draft202012Validator
 
-from linkflow.expr import check_expression, check_template
+from linkflow.expr import (
+    ExpressionError,
+    check_expression,
+    check_template,
+    compile_expression,
+    compile_template,
+)
 from linkflow.model.compiled import expression_paths, is_template_string, template_strings
 from linkflow.model.definition import EdgeDef, NodeDef, WorkflowDefinition
 from linkflow.model.durations import parse_duration
@@ -42,6 +48,7 @@ def check_definition(
         if node_type is not None:
             types[node.id] = node_type
     _check_output(definition, problems)
+    _check_node_refs(definition, types, problems)
     edges = _check_edges(definition, types, problems)
     _check_graph(definition, types, edges, problems)
 
@@ -52,6 +59,52 @@ def _check_output(definition: WorkflowDefinition, problems: list[Problem]) -> No
             problems.append(
                 Problem(f"bad expression {error.expression!r}: {error.reason}", field=path)
             )
+
+
+def _refs(value: str, as_expression: bool) -> frozenset[str]:
+    """The node ids `value` names statically (none if it does not compile: that problem is
+    reported on its own)."""
+    try:
+        if as_expression:
+            return compile_expression(value).node_refs
+        return compile_template(value).node_refs
+    except ExpressionError:
+        return frozenset()
+
+
+def _check_node_refs(
+    definition: WorkflowDefinition, types: Mapping[str, NodeType], problems: list[Problem]
+) -> None:
+    """A reference to a node the definition does not have is a mistake (a typo, a removed
+    node): it could only ever fail, or be false under has(), at run time."""
+    known = {node.id for node in definition.nodes}
+
+    def report(refs: frozenset[str], node_id: str | None, field: str) -> None:
+        for ref in sorted(refs - known):
+            problems.append(
+                Problem(
+                    f"refers to node {ref!r}, which this workflow does not have",
+                    node_id=node_id,
+                    field=field,
+                )
+            )
+
+    for path, source in template_strings(definition.settings.output, "settings.output"):
+        report(_refs(source, False), None, path)
+    for node in definition.nodes:
+        node_type = types.get(node.id)
+        if node_type is None:
+            continue
+        expression_values: set[str] = set()
+        for spec in node_type.expression_fields:
+            for path, value in expression_paths(node.config, spec):
+                expression_values.add(path)
+                if isinstance(value, str):
+                    refs = _refs(value, not is_template_string(value))
+                    report(refs, node.id, f"config.{path}")
+        for path, source in template_strings(dict(node.config), "config"):
+            if path[len("config.") :] not in expression_values:
+                report(_refs(source, False), node.id, path)
 
 
 def _check_node(

@@ -116,6 +116,41 @@ async def test_invalid_definition_is_422_listing_every_problem(client: Client) -
     assert (await client.get(f"/v1/workflows/{doc['id']}")).status == 404
 
 
+async def test_a_template_naming_a_missing_node_is_422_and_a_missing_child_a_warning(
+    client: Client,
+) -> None:
+    """Issue 17, case 7: both used to be accepted and fail only at run time."""
+    parent_id, child_id = unique("wf-parent"), unique("wf-child")
+    doc = {
+        "id": parent_id,
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "shape", "type": "set", "config": {"values": {"v": "{{ nodes.nope.value }}"}}},
+        ],
+        "edges": [{"source": "start", "target": "shape"}],
+    }
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 422
+    [problem] = (await response.json())["error"]["problems"]
+    assert (problem["node_id"], problem["field"]) == ("shape", "config.values.v")
+    assert "'nope'" in problem["message"]
+
+    doc["nodes"][1] = {"id": "child", "type": "subworkflow", "config": {"workflow_id": child_id}}
+    doc["edges"] = [{"source": "start", "target": "child"}]
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 201
+    [warning] = (await response.json())["warnings"]
+    assert (warning["node_id"], warning["field"]) == ("child", "config.workflow_id")
+    assert child_id in warning["message"]
+
+    assert (await client.post("/v1/workflows", json=workflow_doc(child_id))).status == 201
+    doc["version"] = 2
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 201
+    assert (await response.json())["warnings"] == []
+
+
 async def test_register_refuses_what_is_not_a_json_object(client: Client) -> None:
     for data in (b"{not json", b"", b"null"):
         response = await client.post(

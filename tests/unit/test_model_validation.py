@@ -329,3 +329,20 @@ def test_durations(text: object, ms: int) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_reference_to_a_node_the_workflow_does_not_have_is_a_problem() -> None:
+    doc = workflow(
+        "refs",
+        [
+            trigger(),
+            node("a", "echo", v="{{ nodes.nope.value }}", ok="{{ nodes.start }}"),
+            node("b", "if", condition="has(nodes['gone'].x) || nodes.a.v == 1"),
+        ],
+        ["start -> a", "a -> b"],
+    )
+    doc["settings"] = {"output": "{{ nodes.zz }}"}
+    problems = problems_of(doc)
+    located = {(p.node_id, p.field) for p in problems}
+    assert located == {("a", "config.v"), ("b", "config.condition"), (None, "settings.output")}
+    assert all("does not have" in p.message for p in problems)
