@@ -62,6 +62,7 @@ CLOSING_EVENTS = frozenset(
 _RETRY_BACKOFF = "retry_backoff"
 _NODE_WAIT_PURPOSES = frozenset({"wait", "signal_timeout"})
 _NODE_RUNNING_MARKERS = frozenset({"signal_wait_started", "loop_started"})
+_ERROR_CONTINUED = "error_continued"
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 # PostgreSQL's jsonb cannot hold U+0000; the JSON text escapes it as \u0000. Only an escape
@@ -474,8 +475,18 @@ def _apply_keyed(
             return _start_waiting(state, key, event_id, ts)
         return None  # activity and execution timeouts change no node's state
     if event_type == "MarkerRecorded":
-        if a.get("marker_name") in _NODE_RUNNING_MARKERS:
+        marker = a.get("marker_name")
+        if marker in _NODE_RUNNING_MARKERS:
             return _start_waiting(state, key, event_id, ts)
+        if marker == _ERROR_CONTINUED:
+            # The node failed and went on (on_error: continue): its NodeCompleted came
+            # just before; show the failure, with the success handle it took.
+            row = _node(state, key, event_id, ts, FAILED)
+            details = a.get("details")
+            error = details.get("error") if isinstance(details, dict) else None
+            row.error = to_json(error)
+            _finish(row, FAILED, ts)
+            return row
         return None
     return None
 

@@ -231,8 +231,13 @@ def _print_execution(execution: dict[str, Any]) -> None:
 
 def _node_detail(node: dict[str, Any]) -> str:
     if node.get("error"):
-        routed = " (routed)" if node.get("routed") else ""
-        return _short(f"{node['error'].get('message', '')}{routed}", 50)
+        if node.get("routed"):
+            how = " (routed)"
+        elif node["status"] == "failed" and node.get("handle") == "success":
+            how = " (continued)"  # on_error: continue
+        else:
+            how = ""
+        return _short(f"{node['error'].get('message', '')}{how}", 50)
     if node.get("child_execution_id"):
         return f"child {node['child_execution_id']}"
     if node.get("handle") and node["handle"] != "success":

@@ -23,6 +23,9 @@ HEARTBEAT = "heartbeat"
 LOOP_STARTED = "loop_started"
 ITERATION_STARTED = "iteration_started"
 SIGNAL_WAIT_STARTED = "signal_wait_started"
+# After the NodeCompleted of a node that failed and went on (`on_error: continue`), so a
+# reader of history (the visibility sink) can show it failed; the engine ignores it.
+ERROR_CONTINUED = "error_continued"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

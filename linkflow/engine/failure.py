@@ -8,8 +8,10 @@ from linkflow.engine.backoff import retry_delay_ms
 from linkflow.engine.closing import cancel_loop_work, close_execution
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.events import (
+    ERROR_CONTINUED,
     RETRY_BACKOFF,
     Error,
+    MarkerRecorded,
     NodeCompleted,
     NodeFailed,
     WorkflowExecutionFailed,
@@ -34,6 +36,12 @@ def fail_node(ctx: DecisionContext, node: PlanNode, scope: str, error: Error) ->
         ctx.emit(
             NodeCompleted(
                 node_id=node.id, scope=scope, output={"error": error.to_dict()}, handle=SUCCESS
+            )
+        )
+        ctx.emit(
+            MarkerRecorded(
+                marker_name=ERROR_CONTINUED,
+                details={"node_id": node.id, "scope": scope, "error": error.to_dict()},
             )
         )
         return

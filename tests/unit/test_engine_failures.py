@@ -144,7 +144,19 @@ def test_on_error_continue_completes_with_error_output() -> None:
         ["start -> call", "call -> next"],
     )
     env = WorkflowTestEnv([doc], handlers={"http": Flaky(1)})
-    assert env.start("cont").result() == "try later"
+    run = env.start("cont")
+    assert run.result() == "try later"
+    # Right after its NodeCompleted, a marker says the node failed and went on.
+    history = run.history
+    completed = next(
+        i
+        for i, e in enumerate(history)
+        if e.event_type == "NodeCompleted" and e.attributes.node_id == "call"
+    )
+    marker = history[completed + 1].attributes
+    assert marker.marker_name == "error_continued"
+    assert marker.details["node_id"] == "call"
+    assert marker.details["error"]["message"] == "try later"
 
 
 def test_jitter_is_deterministic_and_bounded() -> None:

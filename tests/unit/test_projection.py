@@ -224,6 +224,31 @@ def test_retries_exhausted_fail_the_node() -> None:
     assert json.loads(node.error or "")["message"] == "gave up"
 
 
+def test_a_node_that_failed_and_continued_shows_failed_with_the_success_handle() -> None:
+    h = (
+        History()
+        .started()
+        .activity("fetch")
+        .add("ActivityTaskFailed", activity_id="fetch", attempt=1, error=_error("gone"))
+        .add(
+            "NodeCompleted",
+            node_id="fetch",
+            scope="",
+            output={"error": _error("gone")},
+            handle="success",
+        )
+        .add(
+            "MarkerRecorded",
+            marker_name="error_continued",
+            details={"node_id": "fetch", "scope": "", "error": _error("gone")},
+        )
+    )
+    node = fold(h.events).nodes[("e1", "fetch", "")]
+    assert (node.status, node.handle, node.routed) == (projection.FAILED, "success", False)
+    assert json.loads(node.error or "")["message"] == "gone"
+    assert node.finished_at_ms is not None
+
+
 def test_skipped_and_plain_nodes_without_activities() -> None:
     h = (
         History()
