@@ -151,6 +151,38 @@ async def test_a_template_naming_a_missing_node_is_422_and_a_missing_child_a_war
     assert (await response.json())["warnings"] == []
 
 
+async def test_the_documented_config_keys_of_code_echo_and_http_are_accepted(
+    client: Client,
+) -> None:
+    """Issue 17, case 2: the model held a second, narrower declaration that refused them."""
+    doc = {
+        "id": unique("wf-keys"),
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {
+                "id": "run",
+                "type": "code",
+                "config": {
+                    "source": "result = input",
+                    "input": 1,
+                    "timeout": "5s",
+                    "memory_mb": 64,
+                },
+            },
+            {"id": "show", "type": "echo", "config": {"anything": "{{ nodes.run }}"}},
+            {"id": "call", "type": "http", "config": {"url": "http://x", "credentials": "crm"}},
+        ],
+        "edges": [
+            {"source": "start", "target": "run"},
+            {"source": "run", "target": "show"},
+            {"source": "show", "target": "call"},
+        ],
+    }
+    response = await client.post("/v1/workflows", json=doc)
+    assert response.status == 201, await response.text()
+
+
 async def test_register_refuses_what_is_not_a_json_object(client: Client) -> None:
     for data in (b"{not json", b"", b"null"):
         response = await client.post(
