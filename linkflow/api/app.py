@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow.api import control, executions, health, openapi, sse, workflows
+from linkflow.api.bodies import MAX_BODY_BYTES
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.context import CONTEXT, ApiConfig, ApiContext
 from linkflow.api.errors import error_middleware, json_response
@@ -20,9 +21,6 @@ from linkflow.api.publisher import Publisher
 
 log = logging.getLogger(__name__)
 
-# Definitions are capped at 1 MiB on Kafka (topics/definitions.yaml); a body larger than
-# that could never be registered, so refuse it before reading it all.
-MAX_BODY_BYTES = 1024 * 1024
 POOL_RECONNECT_SECONDS = 2.0
 
 Handler = Callable[[web.Request], Any]
@@ -50,7 +48,11 @@ async def _openapi(_request: web.Request) -> web.Response:
 
 def create_app(config: ApiConfig) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[metrics_middleware, error_middleware],
+        client_max_size=MAX_BODY_BYTES,
+        # aiohttp answers a request line or header past 8 KiB itself, in plain text; let
+        # such requests reach the handlers, which refuse an over-long id with a JSON problem.
+        handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_BODY_BYTES},
     )
     for method, path, handler in ROUTES:
         # No implicit HEAD routes: the router must list exactly what the document does.

@@ -3,12 +3,14 @@ that names the field, like a bad query parameter."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection
 from typing import Any
 
 from aiohttp import web
 
+from linkflow.api.context import context
 from linkflow.api.errors import ApiError
 from linkflow.model.loader import MAX_VERSION
 
@@ -19,6 +21,10 @@ def bad_field(name: str, message: str) -> ApiError:
     return ApiError(400, "invalid_body", f"{name}: {message}", field=name)
 
 
+# Definitions are capped at 1 MiB on Kafka (topics/definitions.yaml); a body larger than
+# that could never be registered, so refuse it before reading it all.
+MAX_BODY_BYTES = 1024 * 1024
+
 # Deeper bodies are refused: no workflow input needs them, and recursion over them (the
 # JSON and Avro encoders, expressions) would fail far from the request that caused it.
 MAX_JSON_DEPTH = 64
@@ -26,7 +32,21 @@ MAX_JSON_DEPTH = 64
 
 async def read_json(request: web.Request, *, optional: bool = False) -> Any:
     """The decoded JSON body; {} for an empty body when `optional`."""
-    raw = await request.read()
+    limit = MAX_BODY_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the body announces {request.content_length} bytes; at most {limit} are accepted",
+        )
+    seconds = context(request).config.body_read_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await request.read()
+    except TimeoutError:
+        raise ApiError(
+            408, "request_timeout", f"the request body did not arrive within {seconds} s"
+        ) from None
     if not raw.strip():
         if optional:
             return {}
@@ -90,7 +110,12 @@ async def read_object(
 
 
 def str_field(
-    body: dict[str, Any], name: str, *, required: bool = False, default: Any = None
+    body: dict[str, Any],
+    name: str,
+    *,
+    required: bool = False,
+    default: Any = None,
+    max_length: int | None = None,
 ) -> Any:
     value = body.get(name, _MISSING)
     if value is _MISSING or value is None:
@@ -99,6 +124,8 @@ def str_field(
         return default
     if not isinstance(value, str) or (required and not value):
         raise bad_field(name, "must be a non-empty string" if required else "must be a string")
+    if max_length is not None and len(value) > max_length:
+        raise bad_field(name, f"longer than {max_length} characters")
     return value
 
 

@@ -34,6 +34,9 @@ class ApiConfig:
     # How long a command may wait for Kafka's acknowledgement before the request answers
     # 503, instead of librdkafka's default five minutes of retries.
     publish_timeout_seconds: float = 15.0
+    # How long a request body may take to arrive: a client that announces more than it
+    # sends must not hold a connection (and a handler) open.
+    body_read_seconds: float = 10.0
     identity: str = "linkflow-api"
     follow_definitions: bool = True
 

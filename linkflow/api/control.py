@@ -24,6 +24,7 @@ from linkflow.api.params import float_param, path_id, reject_unknown
 from linkflow.api.polling import Backoff
 from linkflow.api.publisher import PublishError
 from linkflow.api.workflows import ensure_catalog_current
+from linkflow.model.loader import MAX_ID_LENGTH
 
 START_FIELDS = (
     "workflow_id",
@@ -55,9 +56,9 @@ async def start_execution(request: web.Request) -> web.Response:
     reject_unknown(request.query, ("wait",))
     wait = float_param(request.query, "wait", 0.0, 0.0, ctx.config.wait_max_seconds)
     body = await read_object(request, START_FIELDS)
-    workflow_id = str_field(body, "workflow_id", required=True)
+    workflow_id = str_field(body, "workflow_id", required=True, max_length=MAX_ID_LENGTH)
     version = int_field(body, "workflow_version")
-    key = str_field(body, "idempotency_key")
+    key = str_field(body, "idempotency_key", max_length=MAX_ID_LENGTH)
     if key == "":
         raise bad_field("idempotency_key", "must not be empty")
     search_attributes = str_map_field(body, "search_attributes")
@@ -157,7 +158,7 @@ async def signal_execution(request: web.Request) -> web.Response:
     reject_unknown(request.query, ())
     execution_id = path_id(request, "execution_id", "execution")
     body = await read_object(request, ("name", "payload"))
-    name = str_field(body, "name", required=True)
+    name = str_field(body, "name", required=True, max_length=MAX_ID_LENGTH)
     visible = await _open_execution(ctx, execution_id, "signal")
     command = commands.signal_command(execution_id, name, body.get("payload"), now_ms=ctx.now_ms())
     await _publish(ctx, command)

@@ -11,7 +11,7 @@ from typing import Any
 
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
-from linkflow.model.loader import MAX_VERSION
+from linkflow.model.loader import MAX_ID_LENGTH, MAX_VERSION
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -33,6 +33,7 @@ def _obj(properties: dict[str, Schema], required: list[str] | None = None, **ext
 
 
 _STR = {"type": "string"}
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
 _OPTIONAL_STR = {"type": ["string", "null"], "description": "null: as if absent"}
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
@@ -130,7 +131,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "StartExecution": _obj(
         {
-            "workflow_id": {"type": "string", "minLength": 1},
+            "workflow_id": _ID,
             "workflow_version": {
                 "anyOf": [
                     {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
@@ -140,7 +141,7 @@ SCHEMAS: dict[str, Schema] = {
             },
             "input": {**_ANY, "description": "any JSON value: the execution input"},
             "idempotency_key": {
-                "anyOf": [{"type": "string", "minLength": 1}, {"type": "null"}],
+                "anyOf": [_ID, {"type": "null"}],
                 "description": "starts with the same workflow and key create one execution",
             },
             "search_attributes": _STR_MAP,
@@ -265,7 +266,7 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Signal": _obj(
-        {"name": {"type": "string", "minLength": 1}, "payload": _ANY},
+        {"name": _ID, "payload": _ANY},
         required=["name"],
         additionalProperties=False,
     ),
@@ -316,7 +317,8 @@ def _query(name: str, schema: Schema, description: str, **extra: Any) -> Schema:
 
 
 def _path(name: str) -> Schema:
-    return {"name": name, "in": "path", "required": True, "schema": _STR}
+    schema = {"type": "string", "maxLength": MAX_ID_LENGTH}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _limit(default: int, maximum: int) -> Schema:

@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from linkflow.api.errors import bad_parameter, not_found
+from linkflow.model.loader import MAX_ID_LENGTH
 
 Query = MultiMapping[str]
 NUL = "\x00"
@@ -27,8 +28,11 @@ def reject_unknown(query: Query, allowed: Collection[str], prefixes: Iterable[st
 
 
 def path_id(request: web.Request, name: str, what: str) -> str:
-    """A path id; one PostgreSQL cannot store (it holds U+0000) names nothing: 404."""
+    """A path id; one PostgreSQL cannot store (it holds U+0000) names nothing: 404. One
+    longer than any id LinkFlow accepts is a 400 (a command must not publish it)."""
     value = request.match_info[name]
+    if len(value) > MAX_ID_LENGTH:
+        raise bad_parameter(name, f"longer than {MAX_ID_LENGTH} characters")
     if NUL in value:
         raise not_found(what, value)
     return value

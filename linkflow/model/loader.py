@@ -31,6 +31,10 @@ NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 # Versions are stored as PostgreSQL integers (and Avro ints): the largest is 2**31 - 1.
 MAX_VERSION = 2**31 - 1
+# Workflow, execution and node ids, signal names, idempotency keys. Child execution ids
+# append to their parent's, so nesting grows them; 1,000 leaves room and keeps an id far
+# below what a URL, a Kafka key or an index entry can hold.
+MAX_ID_LENGTH = 1000
 _TOP_KEYS = {"id", "version", "name", "description", "nodes", "edges", "settings", "metadata"}
 _NODE_KEYS = {
     "id", "type", "name", "description", "config", "retry", "timeout", "task_queue",
@@ -205,6 +209,11 @@ def _parse_node(index: int, raw: Any, problems: list[Problem]) -> NodeDef | None
         problems.append(Problem("must be an object", field=f"nodes[{index}]"))
         return None
     node_id = raw.get("id")
+    if isinstance(node_id, str) and len(node_id) > MAX_ID_LENGTH:
+        problems.append(
+            Problem(f"longer than {MAX_ID_LENGTH} characters", field=f"nodes[{index}].id")
+        )
+        return None
     if not isinstance(node_id, str) or not NODE_ID.match(node_id):
         problems.append(
             Problem(
@@ -306,6 +315,8 @@ def parse_document(doc: Any, problems: list[Problem]) -> WorkflowDefinition | No
     if not isinstance(workflow_id, str) or not workflow_id:
         problems.append(Problem("must be a non-empty string", field="id"))
         workflow_id = ""
+    elif len(workflow_id) > MAX_ID_LENGTH:
+        problems.append(Problem(f"longer than {MAX_ID_LENGTH} characters", field="id"))
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
         problems.append(Problem(f"must be an integer from 1 to {MAX_VERSION}", field="version"))

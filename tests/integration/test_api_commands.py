@@ -309,3 +309,48 @@ async def test_command_bodies_are_checked(client: Client, db: psycopg.AsyncConne
     response = await client.post(f"{path}/cancel?force=1")
     assert response.status == 400
     assert (await response.json())["error"]["parameter"] == "force"
+
+
+async def _raw_exchange(client: Client, head: bytes, body: bytes = b"") -> tuple[bytes, float]:
+    """Send a hand-made request; the response's first bytes and how long it took."""
+    started = asyncio.get_running_loop().time()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(head + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 30)
+    finally:
+        writer.close()
+    return answer, asyncio.get_running_loop().time() - started
+
+
+async def test_a_body_that_lies_about_its_length_does_not_hold_the_connection(
+    services: Services,
+) -> None:
+    """Issue 16, case 4: `Content-Length: 99999999999` without a body was held past 30 s."""
+    async with running_api(services, body_read_seconds=0.5) as api:
+        head = (
+            "POST /v1/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: {}\r\n\r\n"
+        )
+        answer, took = await _raw_exchange(api, head.format(99999999999).encode())
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b'"payload_too_large"' in answer
+        answer, took = await _raw_exchange(api, head.format(100).encode(), b'{"workflow_id"')
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b'"request_timeout"' in answer
+        assert took < 10
+
+
+async def test_an_over_long_id_is_a_json_problem(client: Client) -> None:
+    """Issue 16, case 4: a 100,000-character id got aiohttp's plain-text 400."""
+    long_id = "x" * 100_000
+    response = await client.get(f"/v1/executions/{long_id}")
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_parameter" and "1000" in error["message"]
+    response = await client.post(f"/v1/executions/{long_id}/signal", json={"name": "go"})
+    assert response.status == 400
+    response = await client.post("/v1/executions", json={"workflow_id": long_id})
+    assert response.status == 400
+    assert (await response.json())["error"]["field"] == "workflow_id"
