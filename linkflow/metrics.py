@@ -13,6 +13,8 @@ Executions (history processor, when it appends the event)
   linkflow_execution_duration_seconds{workflow_id,status}    histogram, start to close
   linkflow_history_events_total{event_type}                  counter, events appended
   linkflow_processor_batch_seconds{processor}                histogram, one input batch
+  linkflow_inputs_ignored_total{reason}                      counter, inputs that changed
+      nothing (the engine's reason: execution closed, stale activity result, ...)
 Activities (workers)
   linkflow_activity_duration_seconds{node_type,outcome}      histogram, one attempt;
       outcome: completed, failed, timed_out
@@ -97,6 +99,12 @@ HISTORY_EVENTS = Counter(
     "linkflow_history_events",
     "History events appended to linkflow.history.",
     ["event_type"],
+)
+INPUTS_IGNORED = Counter(
+    "linkflow_inputs_ignored",
+    "Inputs the engine decided to change nothing, by its reason (a late result of a "
+    "closed execution, a duplicate signal, a stale activity result, ...).",
+    ["reason"],
 )
 PROCESSOR_BATCH_SECONDS = Histogram(
     "linkflow_processor_batch_seconds",

@@ -116,6 +116,7 @@ class HistoryProcessor:
         # of the partitions this instance owns, most recently used last.
         self._cache: OrderedDict[str, StoredExecution] = OrderedDict()
         self._batch_states: dict[str, StoredExecution] = {}
+        self._batch_ignored: list[str] = []
 
     def run(self) -> None:
         self.loop.run(self)
@@ -125,6 +126,7 @@ class HistoryProcessor:
     def handle(self, batch: Sequence[Message], stores: PartitionStores) -> Output:
         by_execution: dict[str, list[_Item]] = defaultdict(list)
         output = Output()
+        self._batch_ignored = []
         for msg in batch:
             source = self.sources[msg.topic()]
             inp = read_input(source, msg.key(), msg.value())
@@ -157,11 +159,15 @@ class HistoryProcessor:
         while len(cache) > self.config.cache_size:
             cache.popitem(last=False)
         self._batch_states = {}
+        for reason in self._batch_ignored:
+            metrics.INPUTS_IGNORED.labels(reason).inc()
+        self._batch_ignored = []
 
     def aborted(self) -> None:
         # Cached states may carry the aborted batch's decisions (the engine decides in place).
         self._cache.clear()
         self._batch_states = {}
+        self._batch_ignored = []
 
     def assigned(self, partitions: list[int]) -> None:
         self._cache.clear()
@@ -188,6 +194,7 @@ class HistoryProcessor:
             stored = self._load(execution_id, partition, items[0].inp, stores)
             records: list[Outgoing] = []
             unknown: list[tuple[Message, Rejected]] = []  # decided again on a retry
+            ignored: list[str] = []  # the engine's reasons for inputs that changed nothing
             poisoned: tuple[int, Rejected] | None = None
             last_change = -1
             for index, item in enumerate(items):
@@ -217,6 +224,8 @@ class HistoryProcessor:
                     continue
                 stored.state = decision.state
                 stored.now_ms = now_ms
+                if decision.ignored and not decision.events:
+                    ignored.append(decision.ignored)
                 if decision.events:
                     records.extend(sends)
                     stored.events.extend(decision.events)
@@ -224,9 +233,11 @@ class HistoryProcessor:
             if poisoned is None and records:
                 encoded = stored.to_bytes()
                 if len(encoded) <= MAX_RECORD_BYTES:
+                    self._batch_ignored.extend(ignored)
                     return stored, encoded, records, rejected + unknown
                 poisoned = last_change, _too_large("the execution's state", len(encoded))
             if poisoned is None:
+                self._batch_ignored.extend(ignored)
                 return stored, None, records, rejected + unknown
             index, why = poisoned
             rejected.append((items[index].msg, why))

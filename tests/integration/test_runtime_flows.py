@@ -470,3 +470,37 @@ def test_an_oversized_signal_is_dead_lettered_and_nothing_stops(rt: Runtime) -> 
     again = unique_id("after-big")
     rt.register(linear(again, ["noop"]))
     assert rt.run(again, {}).status == "completed"
+
+
+def test_a_late_result_for_a_closed_execution_is_ignored_not_called_unknown(rt: Runtime) -> None:
+    """Issue 16, case 6: it was dead-lettered as `unknown_execution ... never started`.
+    A result for an activity a closed execution does not have changes nothing (counted in
+    linkflow_inputs_ignored); only an execution that never started is dead-lettered so."""
+    from linkflow.worker.messages import ActivityTask, completed
+
+    wf = unique_id("late-result")
+    rt.register(linear(wf, ["noop"]))
+    done = rt.client.start(wf, {})
+    assert rt.wait(done).status == "completed"
+    # A never-started execution on the same partition: once its dead letter is written,
+    # the late result (produced before it) has been decided.
+    home = rt.client._history_partition(done)
+    never = next(
+        f"never-{i}" for i in range(10_000) if rt.client._history_partition(f"never-{i}") == home
+    )
+    topic = rt.prefix + "linkflow.results"
+    for execution_id in (done, never):
+        task = ActivityTask(execution_id, "no-such-activity", 1, "no-such-activity", "noop", None)
+        value = completed(task, {"late": True}, "test", 0)
+        rt.client._producer.produce(topic, key=execution_id.encode(), value=value)
+    rt.client._producer.flush(10)
+
+    letters = read_dead_letters(
+        rt.topics, lambda found: never.encode() in {r.key() for r in found}, 60
+    )
+    reasons = {r.key(): read_dead_letter_headers(r.headers()).reason for r in letters}
+    assert reasons[never.encode()] == "unknown_execution"
+    assert done.encode() not in reasons
+    again = unique_id("after-late")
+    rt.register(linear(again, ["noop"]))
+    assert rt.run(again, {}).status == "completed"
