@@ -30,6 +30,8 @@ Timers (timers processor)
 Dead letters
   linkflow_dead_letters_total{source,reason}                 counter
 HTTP API (route is the route template, e.g. /v1/executions/{id}, never the raw path)
+  linkflow_definitions_skipped_total{reason}                 counter, definition records the
+      catalog could not store: undecodable, unstorable (logged with the record's offset)
   linkflow_api_requests_total{method,route,status}           counter
   linkflow_api_request_duration_seconds{method,route}        histogram (SSE: stream life)
   linkflow_api_commands_published_total{type}                counter
@@ -99,6 +101,12 @@ HISTORY_EVENTS = Counter(
     "linkflow_history_events",
     "History events appended to linkflow.history.",
     ["event_type"],
+)
+DEFINITIONS_SKIPPED = Counter(
+    "linkflow_definitions_skipped",
+    "linkflow.definitions records the API's catalog could not store (each instance "
+    "counts what it read), by reason: undecodable, unstorable.",
+    ["reason"],
 )
 INPUTS_IGNORED = Counter(
     "linkflow_inputs_ignored",

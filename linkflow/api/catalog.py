@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -31,6 +32,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_definition
+from linkflow.metrics import DEFINITIONS_SKIPPED as SKIPPED
+from linkflow.model.loader import MAX_ID_LENGTH, MAX_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +168,13 @@ class DefinitionFollower:
             try:
                 attrs = decode_definition(value)
             except DecodeError as exc:
-                log.warning("skipping undecodable definition record %r: %s", key, exc)
+                _skip(message, "undecodable", str(exc))
                 continue
-            registered_at = datetime.fromtimestamp(attrs["registered_at_ms"] / 1000, tz=UTC)
-            upserts.append(
-                (attrs["id"], attrs["version"], Jsonb(attrs["definition"]), registered_at)
-            )
+            row, why = _row(attrs)
+            if row is None:
+                _skip(message, "unstorable", why)
+                continue
+            upserts.append(row)
         delay = 0.5
         while True:
             try:
@@ -181,7 +185,70 @@ class DefinitionFollower:
                     if deletes:
                         await cur.executemany(_DELETE, deletes)
                 return
+            except psycopg.DataError as exc:
+                # A value PostgreSQL refuses that _row did not foresee: store the others one
+                # by one, so one bad record never blocks the ones after it.
+                log.warning("storing definitions one by one: %s", exc)
+                await self._store_each(upserts, deletes)
+                return
             except Exception as exc:  # Postgres away: wait it out, the records stay unread
                 log.warning("cannot store definitions (retrying in %.1f s): %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def _store_each(
+        self, upserts: Sequence[tuple[Any, ...]], deletes: Sequence[tuple[str, int]]
+    ) -> None:
+        for sql, rows in ((_UPSERT, upserts), (_DELETE, deletes)):
+            for row in rows:
+                try:
+                    async with self._pool.connection() as conn, conn.transaction():
+                        await conn.execute(sql, row)
+                except psycopg.DataError as exc:
+                    SKIPPED.labels("unstorable").inc()
+                    log.error("skipping definition %s:%s: %s", row[0], row[1], exc)
+
+
+def _row(attrs: dict[str, Any]) -> tuple[tuple[Any, ...] | None, str]:
+    """The table row of a definition record, or None and why it cannot be one. The API and
+    the client validate before publishing; a record from another producer may not be."""
+    workflow_id, version, doc = attrs.get("id"), attrs.get("version"), attrs.get("definition")
+    if not isinstance(workflow_id, str) or not 0 < len(workflow_id) <= MAX_ID_LENGTH:
+        return None, f"workflow id {str(workflow_id)[:80]!r} is empty or too long"
+    if isinstance(version, bool) or not isinstance(version, int):
+        return None, f"version {version!r} is not an integer"
+    if not 1 <= version <= MAX_VERSION:
+        return None, f"version {version} is outside 1..{MAX_VERSION}"
+    if not isinstance(doc, dict):
+        return None, "the definition is not an object"
+    if _has_nul(doc):
+        return None, "the definition holds U+0000, which PostgreSQL jsonb cannot store"
+    try:
+        registered_at = datetime.fromtimestamp(attrs["registered_at_ms"] / 1000, tz=UTC)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return None, f"registered_at_ms {attrs.get('registered_at_ms')!r} is not a time"
+    return (workflow_id, version, Jsonb(doc), registered_at), ""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _skip(message: Message, reason: str, detail: str) -> None:
+    # Not dead-lettered: every API instance re-reads this compacted topic from the start,
+    # so a dead letter would be written again on each start; the record stays on the topic.
+    SKIPPED.labels(reason).inc()
+    log.error(
+        "skipping definition record %r (%s[%s]@%s): %s",
+        message.key(),
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        detail,
+    )

@@ -276,6 +276,29 @@ async def test_definitions_published_by_other_producers_appear(
     assert start.status == 202
 
 
+async def test_a_definition_record_the_catalog_cannot_store_is_skipped(
+    client: Client, services: Services
+) -> None:
+    """Issue 16, case 2: a record with version 2^40 (from a producer that did not validate)
+    was retried forever, and every later registration answered 503."""
+    bad_id, good_id = unique("wf-bad-version"), unique("wf-after-bad")
+    producer = Producer(transport.producer_config(services.kafka_bootstrap))
+    now_ms = int(time.time() * 1000)
+    for workflow_id, version in ((bad_id, 2**40), (good_id, 1)):
+        producer.produce(
+            transport.DEFINITIONS,
+            key=definition_key(workflow_id, version),
+            value=encode_definition_record(workflow_doc(workflow_id, version), now_ms),
+        )
+    assert await asyncio.to_thread(producer.flush, 30) == 0
+
+    response = await client.get(f"/v1/workflows/{good_id}")
+    assert response.status == 200, await response.text()
+    assert (await client.get(f"/v1/workflows/{bad_id}")).status == 404
+    registered = await client.post("/v1/workflows", json=workflow_doc(unique("wf-next")))
+    assert registered.status == 201, await registered.text()
+
+
 async def test_a_task_queue_without_a_topic_is_422_naming_the_node(client: Client) -> None:
     queue = unique("nowhere")
     doc = {
