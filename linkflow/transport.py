@@ -7,6 +7,7 @@ confluent-kafka producer in LinkFlow must be built from `producer_config`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 COMMANDS = "linkflow.commands"
@@ -23,6 +24,29 @@ DEFAULT_QUEUE = "default"
 # write a bigger record is refused (its input goes to the DLQ), and a dead letter whose
 # original value is bigger is stored truncated (`linkflow.dlq`).
 MAX_RECORD_BYTES = 950_000
+# The largest user payload (an execution's input, a signal's payload, an activity's result)
+# as compact JSON. Smaller than a record: an execution's state keeps its node outputs, and
+# the whole state is one record. Large data belongs in object storage, passed by reference.
+MAX_PAYLOAD_BYTES = 512 * 1024
+
+
+class PayloadTooLarge(ValueError):
+    """A payload above MAX_PAYLOAD_BYTES; the message names it and both sizes."""
+
+
+def payload_bytes(value: Any) -> int:
+    """The size of `value` as compact JSON, as LinkFlow carries it."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr)
+    return len(text.encode(errors="surrogatepass"))
+
+
+def check_payload(what: str, value: Any) -> None:
+    size = payload_bytes(value)
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"{what} is {size} bytes as JSON; the largest payload LinkFlow accepts is "
+            f"{MAX_PAYLOAD_BYTES} bytes (pass large data by reference)"
+        )
 
 
 # How long the broker may hold a fetch that found nothing. Measured on the local broker: a

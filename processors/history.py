@@ -32,7 +32,15 @@ from typing import Any
 from confluent_kafka import Message
 
 from linkflow import metrics, settings, transport
-from linkflow.engine import Engine, EngineInput, ExecutionState, StartWorkflow
+from linkflow.engine import (
+    ActivityCompleted,
+    ActivityFailed,
+    Engine,
+    EngineInput,
+    Error,
+    ExecutionState,
+    StartWorkflow,
+)
 from linkflow.transport import MAX_RECORD_BYTES
 from processors.definitions import DefinitionsFeed
 from processors.exactly_once import (
@@ -243,6 +251,12 @@ class HistoryProcessor:
             rejected.append((items[index].msg, why))
             # The state may be half-changed: start over from the committed one.
             self._cache.pop(execution_id, None)
+            failed = _too_large_result(items[index].inp, why)
+            if failed is not None:
+                # A result too large to keep fails its activity, as a failure the workflow
+                # can route (error edge), instead of leaving the node waiting for ever.
+                items[index] = dataclasses.replace(items[index], inp=failed)
+                continue
             del items[index]
         return StoredExecution(ExecutionState(execution_id)), None, [], rejected
 
@@ -295,6 +309,25 @@ def _too_large(what: str, size: int) -> Rejected:
         f"deciding this input would write {what} of {size} bytes; the largest record "
         f"LinkFlow writes is {MAX_RECORD_BYTES} bytes",
         "PayloadTooLarge",
+    )
+
+
+def _too_large_result(inp: EngineInput, why: Rejected) -> ActivityFailed | None:
+    """The failure that replaces an activity result whose decision was too large."""
+    if why.reason != "too_large" or not isinstance(inp, ActivityCompleted):
+        return None
+    return ActivityFailed(
+        execution_id=inp.execution_id,
+        activity_id=inp.activity_id,
+        attempt=inp.attempt,
+        error=Error(
+            type="PayloadTooLarge",
+            message=f"the activity's result cannot be kept: {why.detail} (the result is in "
+            "linkflow.dlq)",
+            retryable=False,
+        ),
+        identity=inp.identity,
+        sent_at_ms=inp.sent_at_ms,
     )
 
 

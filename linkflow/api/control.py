@@ -35,6 +35,13 @@ START_FIELDS = (
 )
 
 
+def _check_payload(field: str, value: Any) -> None:
+    try:
+        transport.check_payload(field, value)
+    except transport.PayloadTooLarge as exc:
+        raise ApiError(413, "payload_too_large", str(exc), field=field) from None
+
+
 async def _publish(ctx: ApiContext, command: Command) -> None:
     value = command.encode()
     if len(value) > transport.MAX_RECORD_BYTES:
@@ -73,6 +80,7 @@ async def start_execution(request: web.Request) -> web.Response:
         what = f"{workflow_id}" if version is None else f"{workflow_id}:{version}"
         raise not_found("workflow", what)
 
+    _check_payload("input", body.get("input"))
     command = commands.start_command(
         workflow_id,
         now_ms=ctx.now_ms(),
@@ -159,6 +167,7 @@ async def signal_execution(request: web.Request) -> web.Response:
     execution_id = path_id(request, "execution_id", "execution")
     body = await read_object(request, ("name", "payload"))
     name = str_field(body, "name", required=True, max_length=MAX_ID_LENGTH)
+    _check_payload("payload", body.get("payload"))
     visible = await _open_execution(ctx, execution_id, "signal")
     command = commands.signal_command(execution_id, name, body.get("payload"), now_ms=ctx.now_ms())
     await _publish(ctx, command)

@@ -333,6 +333,12 @@ _BAD = _error("bad JSON, body field or query parameter")
 _UNAVAILABLE = _error("Kafka or Postgres unavailable")
 _EXECUTION_ID = _path("execution_id")
 _CLOSED = _error("the execution is already closed")
+# Any request with a body: larger than 1 MiB or a payload above the payload limit (413), or
+# a body that did not arrive within the read timeout (408).
+_BODY_ERRORS = {
+    "408": _error("the request body did not arrive in time"),
+    "413": _error("the body, or a payload in it, is too large"),
+}
 
 
 def _command(operation_id: str, summary: str, body: Schema, required: bool) -> Schema:
@@ -346,6 +352,7 @@ def _command(operation_id: str, summary: str, body: Schema, required: bool) -> S
             "responses": {
                 "202": _json(_ref("CommandAccepted"), "the command is on linkflow.commands"),
                 "400": _BAD,
+                **_BODY_ERRORS,
                 "409": _CLOSED,
                 "503": _UNAVAILABLE,
             },
@@ -407,6 +414,7 @@ PATHS: dict[str, Schema] = {
                 "200": _json(_ref("WorkflowRegistered"), "this exact version already existed"),
                 "201": _json(_ref("WorkflowRegistered"), "registered"),
                 "400": _BAD,
+                **_BODY_ERRORS,
                 "409": _error("this version exists with a different definition"),
                 "422": _error("invalid definition; `problems` lists every problem"),
                 "503": _UNAVAILABLE,
@@ -461,6 +469,7 @@ PATHS: dict[str, Schema] = {
                 "200": _json(_ref("StartAccepted"), "with ?wait: the execution closed in time"),
                 "202": _json(_ref("StartAccepted"), "the start command is on linkflow.commands"),
                 "400": _BAD,
+                **_BODY_ERRORS,
                 "404": _error("unknown workflow or version"),
                 "503": _UNAVAILABLE,
             },

@@ -108,6 +108,7 @@ class Client:
         search_attributes: Mapping[str, str] | None = None,
         flush: bool = True,
     ) -> str:
+        transport.check_payload("input", input)  # refused here, before anything is sent
         execution_id = execution_id or execution_id_for(workflow_id, idempotency_key)
         self._started_at.setdefault(execution_id, _now_ms())
         self._command(
@@ -131,6 +132,7 @@ class Client:
         return execution_id
 
     def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
+        transport.check_payload("payload", payload)
         self._command(
             execution_id,
             "SignalWorkflow",

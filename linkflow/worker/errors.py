@@ -11,6 +11,7 @@ UNKNOWN_NODE_TYPE = "UnknownNodeType"
 ACTIVITY_TIMEOUT = "ActivityTimeout"
 RESULT_NOT_SERIALIZABLE = "ResultNotSerializable"
 RESULT_REJECTED = "ResultRejected"
+PAYLOAD_TOO_LARGE = "PayloadTooLarge"
 INVALID_CONFIG = "InvalidConfig"
 
 

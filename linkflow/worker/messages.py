@@ -6,7 +6,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkflow.codec import EncodeError, Message, encode_result
-from linkflow.worker.errors import RESULT_NOT_SERIALIZABLE, RESULT_REJECTED, ErrorInfo
+from linkflow.transport import MAX_PAYLOAD_BYTES
+from linkflow.worker.errors import (
+    PAYLOAD_TOO_LARGE,
+    RESULT_NOT_SERIALIZABLE,
+    RESULT_REJECTED,
+    ErrorInfo,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,17 @@ def not_serializable(result: Any, exc: Exception) -> ErrorInfo:
         f"the activity's result is not JSON-serialisable: {exc}",
         False,
         {"result_type": type(result).__name__},
+    )
+
+
+def too_large(size: int) -> ErrorInfo:
+    # Not retryable: the same handler on the same input returns as much again.
+    return ErrorInfo(
+        PAYLOAD_TOO_LARGE,
+        f"the activity's result is {size} bytes as JSON; the largest payload LinkFlow "
+        f"accepts is {MAX_PAYLOAD_BYTES} bytes (return a reference to large data)",
+        False,
+        {"result_bytes": size, "limit": MAX_PAYLOAD_BYTES},
     )
 
 

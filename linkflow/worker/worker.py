@@ -39,6 +39,7 @@ from confluent_kafka import KafkaException
 
 from linkflow import dlq, transport
 from linkflow.codec import DecodeError, EncodeError, decode_task
+from linkflow.transport import MAX_PAYLOAD_BYTES, payload_bytes
 from linkflow.worker import messages
 from linkflow.worker.consumer import Fetched, TaskConsumer
 from linkflow.worker.context import ActivityContext, Resources
@@ -377,9 +378,17 @@ class Worker:
         identity, now = self.config.identity, _now_ms()
         if outcome.ok:
             try:
-                return messages.completed(task, outcome.result, identity, now), outcome
+                value = messages.completed(task, outcome.result, identity, now)
             except EncodeError as exc:
                 outcome = Outcome(error=messages.not_serializable(outcome.result, exc))
+            else:
+                # The record carries the result's JSON, so a small record needs no measuring.
+                if len(value) <= MAX_PAYLOAD_BYTES:
+                    return value, outcome
+                size = payload_bytes(outcome.result)
+                if size <= MAX_PAYLOAD_BYTES:
+                    return value, outcome
+                outcome = Outcome(error=messages.too_large(size))
         assert outcome.error is not None
         return messages.failed(task, outcome.error, identity, now), outcome
 

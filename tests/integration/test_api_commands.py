@@ -160,13 +160,23 @@ async def test_start_refuses_bad_requests(client: Client, workflow: str) -> None
     assert (await response.json())["error"]["field"] == "idempotency_key"
 
 
-async def test_a_command_larger_than_a_record_is_413(client: Client, workflow: str) -> None:
+async def test_a_payload_above_the_limit_is_413_naming_its_field(
+    client: Client, workflow: str
+) -> None:
+    # Above MAX_PAYLOAD_BYTES (512 KiB) but below the 1 MiB body limit.
     response = await client.post(
-        "/v1/executions", json={"workflow_id": workflow, "input": {"blob": "x" * 1_000_000}}
+        "/v1/executions", json={"workflow_id": workflow, "input": {"blob": "x" * 600_000}}
     )
     assert response.status == 413
     error = (await response.json())["error"]
-    assert error["code"] == "payload_too_large" and "bytes" in error["message"]
+    assert error["code"] == "payload_too_large" and "524288" in error["message"]
+    assert error["field"] == "input"
+    response = await client.post(
+        f"/v1/executions/{unique('exec-big-signal')}/signal",
+        json={"name": "go", "payload": "y" * 600_000},
+    )
+    assert response.status == 413
+    assert (await response.json())["error"]["field"] == "payload"
 
 
 async def test_start_of_an_unknown_workflow_or_version_is_404(

@@ -504,3 +504,55 @@ def test_a_late_result_for_a_closed_execution_is_ignored_not_called_unknown(rt: 
     again = unique_id("after-late")
     rt.register(linear(again, ["noop"]))
     assert rt.run(again, {}).status == "completed"
+
+
+def test_an_oversized_activity_result_fails_the_node_with_payload_too_large(rt: Runtime) -> None:
+    """Issue 16: a result above the payload limit fails its activity (not retryable,
+    routable by an error edge); results that fit one by one but would make the execution's
+    state too large fail the activity that passes the limit, the result kept in the DLQ."""
+    wf = unique_id("big-result")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "big", "type": "code", "config": {"source": "result = 'x' * 600_000"}},
+                {"id": "caught", "type": "transform", "config": {"value": "{{ nodes.big.error }}"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "big"},
+                {"source": "big", "target": "caught", "handle": "error"},
+            ],
+        }
+    )
+    outcome = rt.run(wf, {})
+    assert outcome.status == "completed", outcome
+    assert outcome.output["type"] == "PayloadTooLarge" and outcome.output["retryable"] is False
+
+    many = unique_id("big-state")
+    rt.register(
+        {
+            "id": many,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "each", "type": "foreach", "config": {"items": "[1, 2, 3]"}},
+                {"id": "part", "type": "code", "config": {"source": "result = 'y' * 400_000"}},
+            ],
+            "edges": [
+                {"source": "start", "target": "each"},
+                {"source": "each", "target": "part", "handle": "loop_body"},
+                {"source": "part", "target": "each"},
+            ],
+        }
+    )
+    execution_id = rt.client.start(many, {})
+    outcome = rt.wait(execution_id)
+    assert outcome.status == "failed", outcome
+    assert outcome.error is not None and outcome.error["type"] == "PayloadTooLarge"
+    letters = read_dead_letters(
+        rt.topics, lambda found: execution_id.encode() in {r.key() for r in found}, 60
+    )
+    kept = [r for r in letters if r.key() == execution_id.encode()]
+    assert read_dead_letter_headers(kept[0].headers()).reason == "too_large"

@@ -1,0 +1,43 @@
+"""The user payload limit, declared once (linkflow.transport.MAX_PAYLOAD_BYTES), refused
+by the client SDK before anything is sent and turned into a failure by the worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from linkflow import transport
+from linkflow.client import Client
+from linkflow.worker import messages
+from linkflow.worker.execute import Outcome
+from linkflow.worker.worker import Worker, WorkerConfig
+
+
+def test_payload_size_is_compact_utf8_json() -> None:
+    assert transport.payload_bytes({"a": [1, 2]}) == len(b'{"a":[1,2]}')
+    assert transport.payload_bytes("é") == len('"é"'.encode())
+    transport.check_payload("input", "x" * (transport.MAX_PAYLOAD_BYTES - 2))
+    with pytest.raises(transport.PayloadTooLarge, match="input is 524290 bytes"):
+        transport.check_payload("input", "x" * transport.MAX_PAYLOAD_BYTES)
+
+
+def test_the_client_refuses_an_oversized_input_or_signal_before_sending() -> None:
+    # No broker at this address: refusing must not need one.
+    client = Client("127.0.0.1:1")
+    try:
+        with pytest.raises(transport.PayloadTooLarge):
+            client.start("wf", {"blob": "x" * 600_000}, flush=False)
+        with pytest.raises(transport.PayloadTooLarge):
+            client.signal("exec-1", "go", "y" * 600_000)
+    finally:
+        client._producer.purge()
+
+
+def test_the_worker_fails_an_oversized_result_for_good() -> None:
+    worker = Worker(WorkerConfig(bootstrap_servers="127.0.0.1:1", queue="default"))
+    task = messages.ActivityTask("exec-1", "big", 1, "big", "code", None)
+    value, outcome = worker._encode(task, Outcome(result="x" * 600_000))
+    assert outcome.error is not None
+    assert (outcome.error.type, outcome.error.retryable) == ("PayloadTooLarge", False)
+    assert len(value) < 10_000
+    small, fine = worker._encode(task, Outcome(result="x" * 1000))
+    assert fine.ok and len(small) > 1000
