@@ -12,7 +12,7 @@ from aiohttp import web
 
 from linkflow.api.context import context
 from linkflow.api.errors import ApiError
-from linkflow.model.loader import MAX_VERSION
+from linkflow.model.limits import MAX_VERSION
 
 _MISSING: Any = object()
 

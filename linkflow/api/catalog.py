@@ -33,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_definition
 from linkflow.metrics import DEFINITIONS_SKIPPED as SKIPPED
-from linkflow.model.loader import MAX_ID_LENGTH, MAX_VERSION
+from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
 
 log = logging.getLogger(__name__)
 

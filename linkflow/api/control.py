@@ -24,7 +24,7 @@ from linkflow.api.params import float_param, path_id, reject_unknown
 from linkflow.api.polling import Backoff
 from linkflow.api.publisher import PublishError
 from linkflow.api.workflows import ensure_catalog_current
-from linkflow.model.loader import MAX_ID_LENGTH
+from linkflow.model.limits import MAX_ID_LENGTH
 
 START_FIELDS = (
     "workflow_id",

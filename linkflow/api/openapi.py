@@ -11,7 +11,7 @@ from typing import Any
 
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
-from linkflow.model.loader import MAX_ID_LENGTH, MAX_VERSION
+from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
 
 JSON = "application/json"
 Schema = dict[str, Any]

@@ -10,7 +10,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from linkflow.api.errors import bad_parameter, not_found
-from linkflow.model.loader import MAX_ID_LENGTH
+from linkflow.model.limits import MAX_ID_LENGTH
 
 Query = MultiMapping[str]
 NUL = "\x00"

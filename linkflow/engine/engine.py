@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from linkflow.engine.appliers import fold
+from linkflow.engine.closing import close_execution
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.deciders import DECIDERS
 from linkflow.engine.effects import Effect, effects_of
-from linkflow.engine.events import HistoryEvent
+from linkflow.engine.events import Error, HistoryEvent, WorkflowExecutionFailed
 from linkflow.engine.inputs import EngineInput, StartWorkflow
 from linkflow.engine.state import ExecutionState
 from linkflow.model.catalog import PlanSource
+from linkflow.model.limits import MAX_HISTORY_EVENTS
 
 _NO_ENV: Mapping[str, str] = MappingProxyType({})
 
@@ -48,6 +50,8 @@ class Engine:
             return Decision(state, ignored="execution closed")
         ctx = DecisionContext(state, now_ms, self.env, self.plans)
         ignored = DECIDERS[type(inp)](ctx, inp)
+        if state.is_open and state.last_event_id >= MAX_HISTORY_EVENTS:
+            _history_limit_reached(ctx)
         if not ctx.events:
             return Decision(state, ignored=ignored or "no change")
         return Decision(state, ctx.events, effects_of(state, ctx.events))
@@ -69,3 +73,16 @@ class Engine:
     def replay(self, events: Iterable[HistoryEvent]) -> ExecutionState | None:
         """The state an execution's history rebuilds."""
         return fold(events, self.plans)
+
+
+def _history_limit_reached(ctx: DecisionContext) -> None:
+    """An execution that keeps going (a loop without end, a signal storm) would grow its
+    history and the work of every reader for ever: it fails, with a reason that says so."""
+    error = Error(
+        type="HistoryLimitExceeded",
+        message=f"the execution's history reached {ctx.state.last_event_id} events; the "
+        f"limit is {MAX_HISTORY_EVENTS} (split the work into child workflows)",
+        retryable=False,
+        details={"events": ctx.state.last_event_id, "limit": MAX_HISTORY_EVENTS},
+    )
+    close_execution(ctx, WorkflowExecutionFailed(error=error), "history limit reached")

@@ -22,6 +22,7 @@ from linkflow.model.definition import (
     WorkflowSettings,
 )
 from linkflow.model.durations import parse_duration
+from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
 from linkflow.model.node_types import SUCCESS, NodeTypeRegistry, default_registry
 from linkflow.model.problems import DefinitionError, Problem
 from linkflow.model.validation import check_definition
@@ -29,12 +30,6 @@ from linkflow.model.validation import check_definition
 # Node ids appear in expressions (nodes.<id>) and inside scope strings ("loop[3]/inner[0]").
 NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
-# Versions are stored as PostgreSQL integers (and Avro ints): the largest is 2**31 - 1.
-MAX_VERSION = 2**31 - 1
-# Workflow, execution and node ids, signal names, idempotency keys. Child execution ids
-# append to their parent's, so nesting grows them; 1,000 leaves room and keeps an id far
-# below what a URL, a Kafka key or an index entry can hold.
-MAX_ID_LENGTH = 1000
 _TOP_KEYS = {"id", "version", "name", "description", "nodes", "edges", "settings", "metadata"}
 _NODE_KEYS = {
     "id", "type", "name", "description", "config", "retry", "timeout", "task_queue",

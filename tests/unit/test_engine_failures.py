@@ -280,3 +280,32 @@ def test_execution_timeout_timer_cancelled_on_completion() -> None:
     assert run.result() == "ok"
     assert run.event_types()[-2:] == ["TimerCanceled", "WorkflowExecutionCompleted"]
     assert env.next_due_ms() is None
+
+
+def test_an_execution_whose_history_reaches_the_limit_fails_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import linkflow.engine.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MAX_HISTORY_EVENTS", 40)
+    doc = workflow(
+        "chatty",
+        [
+            trigger(),
+            node("loop", "while", condition="true", max_iterations=1000),
+            node("hear", "wait_for_signal", signal="ping"),
+        ],
+        ["start -> loop", "loop -loop_body-> hear", "hear -> loop"],
+    )
+    env = WorkflowTestEnv([doc])
+    run = env.start("chatty")
+    for _ in range(30):
+        if run.is_closed:
+            break
+        run.signal("ping")
+    assert run.status == "failed"
+    error = run.state.error
+    assert error is not None and error.type == "HistoryLimitExceeded"
+    assert error.details["limit"] == 40 and 40 <= error.details["events"] < 50
+    assert run.history[-1].event_type == "WorkflowExecutionFailed"
+    env.assert_replays(run.execution_id)
