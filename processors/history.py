@@ -67,7 +67,7 @@ from processors.history_records import (
     read_input,
 )
 from processors.state_store import PartitionStores
-from processors.topics import describe_topic, ensure_changelog_topics
+from processors.topics import check_record_limit, describe_topic, ensure_changelog_topics
 
 log = logging.getLogger(__name__)
 
@@ -340,19 +340,21 @@ def build(config: HistoryConfig) -> HistoryProcessor:
     bootstrap = config.bootstrap or settings.kafka_bootstrap()
     config = dataclasses.replace(config, bootstrap=bootstrap)
     history = describe_topic(bootstrap, config.topic(transport.HISTORY))
+    check_record_limit(history)
     for name in (transport.COMMANDS, transport.RESULTS):
         source = describe_topic(bootstrap, config.topic(name))
+        check_record_limit(source)
         if source.partitions != history.partitions:
             raise RuntimeError(
                 f"{source.name} has {source.partitions} partitions and {history.name} "
                 f"{history.partitions}: they must be co-partitioned (see topics/execution.yaml)"
             )
-    describe_topic(bootstrap, config.topic(transport.DLQ))
+    check_record_limit(describe_topic(bootstrap, config.topic(transport.DLQ)))
+    changelog = changelog_topic(config.app_id)
     ensure_changelog_topics(
-        bootstrap,
-        history,
-        {changelog_topic(config.app_id): f"execution state of history processor {config.app_id}"},
+        bootstrap, history, {changelog: f"execution state of history processor {config.app_id}"}
     )
+    check_record_limit(describe_topic(bootstrap, changelog))
     feed = DefinitionsFeed(bootstrap, topic=config.topic(transport.DEFINITIONS)).start()
     if not feed.wait_caught_up(60):
         raise RuntimeError("could not read linkflow.definitions to its end within 60 s")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from linkflow.topics import plan_and_apply
 from linkflow.topics.kafka import Deadline, make_admin, observe
 from linkflow.topics.model import MIN_INSYNC_REPLICAS, ObservedTopic, TopicSpec
+from linkflow.transport import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +18,29 @@ METADATA_TIMEOUT = 30.0
 
 class TopicMissing(RuntimeError):
     """A topic a processor reads does not exist (run `linkflow topics apply`)."""
+
+
+class TopicTooSmall(RuntimeError):
+    """A topic a processor writes refuses records as large as LinkFlow may write."""
+
+
+# A batch of one record carries it with its key, headers and framing.
+RECORD_OVERHEAD_BYTES = 16 * 1024
+
+
+def check_record_limit(topic: ObservedTopic) -> None:
+    """Refuse to start when `topic` cannot take a record of MAX_RECORD_BYTES: every write
+    of one would fail at the broker, after the decision was made."""
+    raw = topic.config.get("max.message.bytes")
+    if raw is None:
+        return
+    needed = MAX_RECORD_BYTES + RECORD_OVERHEAD_BYTES
+    if int(raw) < needed:
+        raise TopicTooSmall(
+            f"topic {topic.name} has max.message.bytes={raw}; LinkFlow writes records of up "
+            f"to {MAX_RECORD_BYTES} bytes, so it needs at least {needed} "
+            f"(see docs/limits.md and topics/)"
+        )
 
 
 def describe_topic(bootstrap: str, name: str, timeout: float = METADATA_TIMEOUT) -> ObservedTopic:

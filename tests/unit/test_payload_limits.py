@@ -41,3 +41,13 @@ def test_the_worker_fails_an_oversized_result_for_good() -> None:
     assert len(value) < 10_000
     small, fine = worker._encode(task, Outcome(result="x" * 1000))
     assert fine.ok and len(small) > 1000
+
+
+def test_a_processor_refuses_topics_that_cannot_take_its_largest_record() -> None:
+    from linkflow.topics.model import ObservedTopic
+    from processors.topics import TopicTooSmall, check_record_limit
+
+    check_record_limit(ObservedTopic("ok", 12, 1, {"max.message.bytes": "1048576"}))
+    check_record_limit(ObservedTopic("unknown", 12, 1, {}))
+    with pytest.raises(TopicTooSmall, match=r"small\.topic has max\.message\.bytes=500000"):
+        check_record_limit(ObservedTopic("small.topic", 12, 1, {"max.message.bytes": "500000"}))
