@@ -446,9 +446,19 @@ def test_an_oversized_signal_is_dead_lettered_and_nothing_stops(rt: Runtime) -> 
     )
     execution_id = rt.client.start(wf, {})
     rt.wait_for_event(execution_id, "MarkerRecorded")
-    rt.client.signal(execution_id, "approve", {"blob": "x" * 700_000})
+    # The client refuses a payload this large; a producer that does not validate sends it.
+    big = {
+        "input_type": "SignalWorkflow",
+        "execution_id": execution_id,
+        "sent_at_ms": 0,
+        "request_id": "big-signal",
+        "signal_name": "approve",
+        "payload": {"blob": "x" * 700_000},
+    }
+    commands = rt.prefix + "linkflow.commands"
+    rt.client._producer.produce(commands, key=execution_id.encode(), value=encode_command(big))
     garbage = b"\x00" + b"g" * 999_000
-    rt.client._producer.produce(rt.prefix + "linkflow.commands", key=b"huge", value=garbage)
+    rt.client._producer.produce(commands, key=b"huge", value=garbage)
     rt.client._producer.flush(10)
 
     letters = read_dead_letters(

@@ -482,18 +482,30 @@ def test_activities_still_running_at_the_drain_timeout_are_abandoned_uncommitted
 def test_a_result_kafka_refuses_is_reported_as_a_failure_not_retried_forever(
     queue: Queue, results: Log
 ) -> None:
-    queue.produce(task(0, "code", {"source": "result = 'x' * 2_000_000"}), task(1, "noop", {}))
-    running = RunningWorker(queue.config)
+    # Above the payload limit: refused by the worker before Kafka sees it. Below it, but
+    # above what this worker's producer may send: refused by Kafka. Both fail for good.
+    queue.produce(
+        task(0, "code", {"source": "result = 'x' * 2_000_000"}),
+        task(1, "code", {"source": "result = 'y' * 300_000"}),
+        task(2, "noop", {}),
+    )
+    config = replace(queue.config, producer_overrides={"message.max.bytes": 200_000})
+    running = RunningWorker(config)
     try:
-        items = results.wait_for(finished("a0", "a1"), "both outcomes")
-        wait_until(lambda: queue.committed() == {0: 2}, "offset 2 committed")
+        items = results.wait_for(finished("a0", "a1", "a2"), "the three outcomes")
+        wait_until(lambda: queue.committed() == {0: 3}, "offset 3 committed")
     finally:
         running.stop()
-    refused = outcome(items, "a0")
+    too_large = outcome(items, "a0")
+    assert too_large is not None and too_large["input_type"] == "ActivityFailed"
+    assert too_large["error"]["type"] == "PayloadTooLarge"
+    assert too_large["error"]["retryable"] is False
+    assert too_large["error"]["details"]["result_bytes"] > 2_000_000
+    refused = outcome(items, "a1")
     assert refused is not None and refused["input_type"] == "ActivityFailed"
     assert refused["error"]["type"] == "ResultRejected"
     assert refused["error"]["retryable"] is False
-    assert refused["error"]["details"]["encoded_bytes"] > 2_000_000
+    assert refused["error"]["details"]["encoded_bytes"] > 300_000
 
 
 async def test_kafka_publish_produces_to_a_user_topic(kafka_bootstrap: str) -> None:
