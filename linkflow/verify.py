@@ -11,7 +11,9 @@ in the manner of Kafka's `streams_eos_test` and Jepsen's queue checker:
 - gaps: executions whose event ids are not 1..n;
 - multi_terminal: executions with more than one terminal event;
 - double_results: an activity attempt completed or failed twice in one history;
-- dead letters, counted by reason.
+- dead letters, counted by reason;
+- with a database URL: PostgreSQL rows (execution status and last event id, node statuses)
+  that differ from the fold of history, once the sink had time to catch up.
 
 Nothing here knows about processes: the chaos tests call `check` after their faults, and an
 operator can run `linkflow verify` against a live deployment (executions still running
@@ -25,6 +27,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
@@ -47,6 +50,9 @@ class Report:
     double_results: list[tuple[str, str, int]] = field(default_factory=list)
     undecodable: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
+    # With a database: PostgreSQL rows that differ from the fold of history (None: not
+    # compared).
+    mismatched_rows: list[tuple[str, str]] | None = None
 
     @property
     def lost(self) -> list[str]:
@@ -61,6 +67,7 @@ class Report:
             or self.multi_terminal
             or self.double_results
             or self.undecodable
+            or self.mismatched_rows
         )
 
     def table(self) -> str:
@@ -76,6 +83,8 @@ class Report:
             ("undecodable history records", self.undecodable),
             ("dead letters", sum(self.dead_letters.values())),
         ]
+        if self.mismatched_rows is not None:
+            rows.insert(-1, ("PostgreSQL rows unlike history", len(self.mismatched_rows)))
         rows += [(f"  {reason}", n) for reason, n in sorted(self.dead_letters.items())]
         width = max(len(name) for name, _ in rows)
         lines = [f"{name:<{width}}  {value:>8}" for name, value in rows]
@@ -85,6 +94,7 @@ class Report:
             ("gaps", self.gaps),
             ("more than one terminal", self.multi_terminal),
             ("results applied twice", self.double_results),
+            ("PostgreSQL unlike history", self.mismatched_rows or []),
         ):
             if items:
                 lines.append(f"{label} (first 5): {list(items)[:5]}")
@@ -97,9 +107,12 @@ def check(
     topic_prefix: str = "",
     accepted: Iterable[str] | None = None,
     timeout: float = 120.0,
+    database_url: str | None = None,
 ) -> Report:
     """Read the topics to their end and check them (see the module docstring). `accepted`
-    replaces the StartWorkflow commands as the executions that must have ended."""
+    replaces the StartWorkflow commands as the executions that must have ended. With
+    `database_url`, PostgreSQL's visibility rows are compared with history too
+    (`linkflow.verify_postgres`)."""
     report = Report()
     if accepted is None:
         for msg in read_to_end(bootstrap, topic_prefix + transport.COMMANDS, timeout):
@@ -113,6 +126,7 @@ def check(
         report.accepted = set(accepted)
 
     seen: dict[str, list[tuple[int, str, dict[str, object]]]] = defaultdict(list)
+    whole: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     for msg in read_to_end(bootstrap, topic_prefix + transport.HISTORY, timeout):
         report.history_records += 1
         try:
@@ -122,6 +136,8 @@ def check(
             continue
         attributes = event.get("attributes") or {}
         seen[event["execution_id"]].append((event["event_id"], event["event_type"], attributes))
+        if database_url is not None:
+            whole[event["execution_id"]][int(event["event_id"])] = event
 
     for execution_id, events in seen.items():
         ids = [event_id for event_id, _, _ in events]
@@ -143,6 +159,11 @@ def check(
 
     for msg in read_to_end(bootstrap, topic_prefix + transport.DLQ, timeout):
         report.dead_letters[read_dead_letter_headers(msg.headers()).reason or "?"] += 1
+    if database_url is not None:
+        from linkflow.verify_postgres import compare
+
+        histories = {e: list(by_id.values()) for e, by_id in whole.items()}
+        report.mismatched_rows = compare(database_url, histories)
     return report
 
 

@@ -26,6 +26,11 @@ def register(subparsers: Any) -> None:
     verify.add_argument(
         "--topic-prefix", default="", help="prefix of every topic name, as given to `topics apply`"
     )
+    verify.add_argument(
+        "--database-url",
+        help="also compare the visibility rows in this PostgreSQL with history "
+        "(default: not compared)",
+    )
     verify.set_defaults(func=_verify)
 
 
@@ -33,7 +38,9 @@ def _verify(args: argparse.Namespace) -> int:
     from linkflow.verify import check
 
     report = check(
-        str(args.bootstrap_servers or settings.kafka_bootstrap()), topic_prefix=args.topic_prefix
+        str(args.bootstrap_servers or settings.kafka_bootstrap()),
+        topic_prefix=args.topic_prefix,
+        database_url=args.database_url,
     )
     print(report.table())
     return 0 if report.ok else 1

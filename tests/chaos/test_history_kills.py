@@ -16,11 +16,11 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from checker import verified
+from checker import loader, verified
 from test_runtime_crash import fan_out, wait_killed
 from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
 from test_timers_support import wait_until
@@ -56,7 +56,7 @@ def test_history_processor_killed_repeatedly_among_three(rt: Runtime, point: str
     rt.register(fan_out(wf))
 
     ids: list[str] = []
-    load = _loader(rt, wf, ids)
+    load = loader(rt, wf, ids)
 
     for _ in range(KILLS):
         # Killed on an early batch of this life, while executions of every phase are in
@@ -102,7 +102,7 @@ def test_a_processor_frozen_inside_a_transaction_is_fenced_when_it_wakes(rt: Run
     rt.register(fan_out(wf))
 
     ids: list[str] = []
-    load = _loader(rt, wf, ids)
+    load = loader(rt, wf, ids)
 
     assert frozen.proc is not None
     deadline = time.monotonic() + OUTCOME_TIMEOUT
@@ -137,13 +137,3 @@ def _stopped(pid: int) -> bool:
     """Whether the process is stopped (state T in /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] == "T"
-
-
-def _loader(rt: Runtime, workflow_id: str, ids: list[str]) -> Callable[[int], None]:
-    """`load(n)` starts n more executions of `workflow_id` and adds their ids to `ids`."""
-
-    def load(count: int) -> None:
-        ids.extend(rt.client.start(workflow_id, {"n": len(ids) + i}) for i in range(count))
-        rt.client.flush()
-
-    return load

@@ -384,3 +384,26 @@ def test_nodes_open_when_the_execution_is_canceled_show_canceled(
         assert db.one("SELECT status FROM executions WHERE execution_id = %s", h.execution_id) == (
             "canceled"
         )
+
+
+def test_the_checker_finds_postgres_equal_to_history_and_a_row_that_is_not(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    """`linkflow verify --database-url` (linkflow.verify_postgres) on real sink output."""
+    from linkflow.verify_postgres import compare
+
+    topic = create_topic(kafka_bootstrap)
+    prefix = unique("checked")
+    histories = _histories(prefix)
+    total = produce(kafka_bootstrap, topic, _all_events(histories))
+    events = {h.execution_id: h.events for h in histories.values()}
+    with database(database_url) as db, sink_thread(_config(kafka_bootstrap, database_url, topic)):
+        wait_until(lambda: db.events_count(prefix) == total, 60, "all events in postgres")
+        assert compare(database_url, events, timeout=30) == []
+        db.conn.execute(
+            "UPDATE node_executions SET status = 'running' WHERE execution_id = %s",
+            (f"{prefix}-done",),
+        )
+        found = compare(database_url, events, timeout=0)
+    assert found and {execution_id for execution_id, _ in found} == {f"{prefix}-done"}
+    assert all("running" in what for _, what in found)
