@@ -21,6 +21,7 @@ committing offsets of those partitions) and the stores restored from the changel
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 POLL_TIMEOUT = 0.1  # bounds how long a SIGTERM waits for the loop to notice
 KAFKA_TIMEOUT = 30.0  # for one transactional call to the broker
 TRANSACTION_RETRY_BACKOFF_MS = 5
+SEND_OFFSETS_TIMEOUT = 15.0  # librdkafka's own bound for the call
+SEND_OFFSETS_MARGIN = 5.0  # then ours, as it may not keep its own (see _send_offsets)
 INSTANCE_FILE = "transactional-id"
 
 
@@ -335,9 +338,7 @@ class TransactionalLoop:
                     else:
                         producer.produce(changelog, value, key, partition)
             crash_point(f"{name}.after_produce")
-            producer.send_offsets_to_transaction(
-                next_offsets(batch), self.consumer.consumer_group_metadata(), KAFKA_TIMEOUT
-            )
+            self._send_offsets(batch)
             crash_point(f"{name}.in_commit", after_ms=1)
             producer.flush(KAFKA_TIMEOUT)  # serves the changelog delivery reports
             self._commit()
@@ -360,27 +361,66 @@ class TransactionalLoop:
     def _abort(self, exc: KafkaException) -> None:
         error: KafkaError = exc.args[0]
         if not error.fatal():
-            if not error.txn_requires_abort():
+            if not (error.txn_requires_abort() or error.retriable()):
                 log.error("the batch's transaction failed and cannot be aborted: %s", error)
                 raise exc
+            # Abortable, or retriable (a call that timed out while the broker was away):
+            # either way the batch is given up and read again.
             log.warning("aborting the batch's transaction (it is read again): %s", error)
             try:
                 self.producer.abort_transaction(KAFKA_TIMEOUT)
             except KafkaException as again:
-                error = again.args[0]
-                if not error.fatal():
-                    raise
+                log.warning("aborting failed too (%s): starting a new producer", again.args[0])
             else:
                 raise _Aborted from exc
-        # This producer can never write again: fenced (the broker aborted our transaction
-        # when it outlived transaction.timeout.ms, say while the process was frozen, or
-        # another instance took our transactional.id). Nothing of the batch was committed;
-        # a new producer fences the old one and goes on, and the consumer rejoins the group
-        # on its next poll if it was dropped meanwhile.
-        log.warning("the transactional producer was fenced (%s): starting a new one", error)
+        else:
+            # This producer can never write again: fenced (the broker aborted our
+            # transaction when it outlived transaction.timeout.ms, say while the process was
+            # frozen, or another instance took our transactional.id). Nothing of the batch
+            # was committed; a new producer fences the old one and goes on, and the consumer
+            # rejoins the group on its next poll if it was dropped meanwhile.
+            log.warning("the transactional producer was fenced (%s): starting a new one", error)
+        self._replace_producer()
+        raise _Aborted from exc
+
+    def _replace_producer(self) -> None:
+        """A new producer with our transactional.id: its init_transactions fences the old
+        one and aborts whatever transaction that one left open."""
         self.producer = self._new_producer()
         self.producer.init_transactions(KAFKA_TIMEOUT)
-        raise _Aborted from exc
+
+    def _send_offsets(self, batch: Sequence[Message]) -> None:
+        """send_offsets_to_transaction, bounded. librdkafka (2.16) can block in it far past
+        its timeout when the group coordinator it had cached went away, as after a broker
+        restart (librdkafka issues #5456 and #5511): the processor then stood still for
+        good. Past the bound the producer is given up for a new one and the batch is read
+        again, as after any abort."""
+        producer = self.producer
+        offsets = next_offsets(batch)
+        metadata = self.consumer.consumer_group_metadata()
+        outcome: list[BaseException | None] = []
+
+        def send() -> None:
+            try:
+                producer.send_offsets_to_transaction(offsets, metadata, SEND_OFFSETS_TIMEOUT)
+                outcome.append(None)
+            except BaseException as exc:  # handed to the loop's thread below
+                outcome.append(exc)
+
+        sender = threading.Thread(target=send, name="send-offsets", daemon=True)
+        sender.start()
+        sender.join(SEND_OFFSETS_TIMEOUT + SEND_OFFSETS_MARGIN)
+        if not outcome:
+            log.error(
+                "send_offsets_to_transaction did not return within %.0f s (a librdkafka "
+                "hang after a coordinator change): replacing the transactional producer",
+                SEND_OFFSETS_TIMEOUT + SEND_OFFSETS_MARGIN,
+            )
+            self._replace_producer()  # the stuck call keeps the old one; it is abandoned
+            raise _Aborted
+        failure = outcome[0]
+        if failure is not None:
+            raise failure
 
     def _restart_positions(self, dropped: Sequence[Message]) -> None:
         """Seek each partition of the current assignment that `dropped` read from back to
