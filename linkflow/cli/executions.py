@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from linkflow import transport
 from linkflow.api.remote import ENV_API_URL, RemoteApi, RemoteError, default_api_url
 
 TERMINAL = {"completed", "failed", "timed_out", "canceled", "terminated", "continued_as_new"}
@@ -68,10 +69,17 @@ def _problem(problem: dict[str, Any]) -> str:
 
 
 def json_arg(text: str) -> Any:
+    """A payload given as JSON (--input, --payload), refused before anything is sent when
+    it is above the payload limit."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    try:
+        transport.check_payload("the value", value)
+    except transport.PayloadTooLarge as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def pair_arg(text: str) -> tuple[str, str]:

@@ -51,3 +51,16 @@ def test_a_processor_refuses_topics_that_cannot_take_its_largest_record() -> Non
     check_record_limit(ObservedTopic("unknown", 12, 1, {}))
     with pytest.raises(TopicTooSmall, match=r"small\.topic has max\.message\.bytes=500000"):
         check_record_limit(ObservedTopic("small.topic", 12, 1, {"max.message.bytes": "500000"}))
+
+
+def test_the_cli_refuses_an_oversized_input_before_sending(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from linkflow.cli.main import main
+
+    big = '{"blob": "' + "x" * 600_000 + '"}'
+    # No API at this address: refusing must not need one.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["start", "wf", "--input", big, "--api", "http://127.0.0.1:1"])
+    assert exit_info.value.code == 2
+    assert "524288" in capsys.readouterr().err
