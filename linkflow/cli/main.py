@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.executions",
     "linkflow.cli.dlq",
     "linkflow.cli.verify",
+    "linkflow.cli.up",
 )
 
 
