@@ -1,35 +1,68 @@
 """A soak: random SIGKILLs of random runtime processes, for N minutes, under a steady load;
-then the checker over history and PostgreSQL.
+the processes run under `linkflow up`'s supervisor, which starts each killed one again (the
+real restart path); then the checker over history and PostgreSQL.
 
     .venv/bin/python tests/chaos/soak.py --minutes 30 [--rate 20] [--kill-every 20]
 
-Runs on the local stack (`linkflow dev up` first) with topics of its own. Two history
-processors, the timers processor, two workers and the sink run as child processes; every
-`--kill-every` seconds (on average) one of them, chosen at random, is SIGKILLed and started
-again, as a supervisor would. The load is a workflow with activities, a wait and parallel
-branches. At the end the load stops, every started execution must end, and the checker's
-table is printed; the exit status is 1 if anything was lost, doubled or mismatched.
+Runs on the local stack (started if needed) with topics of its own. Two history
+processors, the timers processor, two workers and the sink are supervised; every
+`--kill-every` seconds (on average) one of them, chosen at random, is SIGKILLed. The load is
+a workflow with activities, a wait and parallel branches. At the end the load stops, every
+started execution must end, and the checker's table is printed; the exit status is 1 if
+anything was lost, doubled or mismatched.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checker import loader, verified
+from checker import verified
 from test_runtime_kills import waits_and_branches
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
+from test_timers_support import Topics, topics_of_our_own
 
 from linkflow import dev
+from linkflow.client import Client
+from linkflow.dev.services import Service
+from linkflow.dev.supervisor import Supervisor
+
+OUTCOME_TIMEOUT = 300.0
+
+
+def services(topics: Topics, database_url: str, work: Path) -> list[Service]:
+    """The runtime under `topics.prefix`, as `linkflow` commands (no spaces in any value)."""
+    b, p = topics.bootstrap, topics.prefix
+    processor = "--bootstrap {b} --app-id {p}{app} --datadir {d} --topic-prefix {p} " + (
+        "--session-timeout 6"
+    )
+    worker = (
+        "worker --queue default --bootstrap-servers {b} --topic-prefix {p} --identity {n} "
+        "--consumer-config session.timeout.ms=6000"
+    )
+    sink = (
+        "sink run --bootstrap {b} --database-url {u} --topic {p}linkflow.history "
+        "--dlq-topic {p}linkflow.dlq --group {p}sink"
+    )
+    commands = {
+        "engine-1": "engine run " + processor.format(b=b, p=p, app="history", d=work / "e1"),
+        "engine-2": "engine run " + processor.format(b=b, p=p, app="history", d=work / "e2"),
+        "timers": "timers run " + processor.format(b=b, p=p, app="timers", d=work / "t"),
+        "worker-1": worker.format(b=b, p=p, n="worker-1"),
+        "worker-2": worker.format(b=b, p=p, n="worker-2"),
+        "sink": sink.format(b=b, p=p, u=database_url),
+    }
+    return [Service(name, tuple(command.split())) for name, command in commands.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,55 +73,72 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    rng = random.Random(seed)
     stack = dev.up()
     print(f"soak: {args.minutes} min, {args.rate}/s, a kill every ~{args.kill_every}s, seed {seed}")
     with (
-        tempfile.TemporaryDirectory(prefix="linkflow-soak-") as work,
-        runtime(stack.kafka_bootstrap_servers, Path(work), "soak", start=False) as rt,
+        tempfile.TemporaryDirectory(prefix="linkflow-soak-") as tmp,
+        topics_of_our_own(stack.kafka_bootstrap_servers, "soak") as topics,
     ):
-        return _soak(rt, stack.database_url, args, rng)
+        work = Path(tmp)
+        supervisor = Supervisor(services(topics, stack.database_url, work), state=work, grace=10)
+        thread = threading.Thread(target=supervisor.run, name="supervisor", daemon=True)
+        thread.start()
+        client = Client(topics.bootstrap, topic_prefix=topics.prefix)
+        try:
+            return _soak(supervisor, client, topics, stack.database_url, args, random.Random(seed))
+        finally:
+            client.close()
+            supervisor.stop()
+            thread.join(60)
 
 
-def _soak(rt: Runtime, database_url: str, args: argparse.Namespace, rng: random.Random) -> int:
-    start: dict[str, Any] = {
-        "engine-1": lambda: rt.start_engine("engine-1", "--session-timeout", "6"),
-        "engine-2": lambda: rt.start_engine("engine-2", "--session-timeout", "6"),
-        "timers": lambda: rt.start_timers(),
-        "worker-1": lambda: rt.start_worker("worker-1", "default"),
-        "worker-2": lambda: rt.start_worker("worker-2", "default"),
-        "sink": lambda: rt.start_sink(database_url),
-    }
-    for begin in start.values():
-        begin()
-    rt.ready()
-    wf = unique_id("soak")
-    rt.register(waits_and_branches(wf))
+def _soak(
+    supervisor: Supervisor,
+    client: Client,
+    topics: Topics,
+    database_url: str,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> int:
+    wf = f"soak-{rng.randrange(1 << 30):x}"
+    client.register(waits_and_branches(wf))
     ids: list[str] = []
-    load = loader(rt, wf, ids)
     kills: Counter[str] = Counter()
+    names = [child.service.name for child in supervisor.children]
     began = time.monotonic()
     end = began + args.minutes * 60
     next_kill = began + rng.expovariate(1 / args.kill_every)
     last_report = began
     while time.monotonic() < end:
-        load(max(1, round(args.rate)))
+        ids.extend(client.start(wf, {"n": len(ids) + i}) for i in range(round(args.rate)))
+        client.flush()
         now = time.monotonic()
         if now >= next_kill:
-            victim = rng.choice(sorted(start))
-            rt.processes[victim].kill()
-            start[victim]()
-            kills[victim] += 1
+            victim = rng.choice(names)
+            pid = supervisor.pid(victim)
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)  # the supervisor starts it again
+                kills[victim] += 1
             next_kill = now + rng.expovariate(1 / args.kill_every)
         if now - last_report >= 60:
             print(f"  {int(now - began)}s: {len(ids)} started, kills {dict(kills)}", flush=True)
             last_report = now
         time.sleep(1.0)  # the load's pace: `rate` starts a second
     print(f"load stopped: {len(ids)} started, kills {dict(kills)}; waiting for the ends")
-    for execution_id in ids:
-        rt.wait(execution_id, timeout=OUTCOME_TIMEOUT)
-    report = verified(rt.topics.bootstrap, rt.prefix, ids, "soak", database_url)
-    return 0 if report.ok and report.mismatched_rows == [] else 1
+    unfinished = [e for e in ids if not _ended(client, e)]
+    print(f"{len(unfinished)} executions did not end within {OUTCOME_TIMEOUT:g}s")
+    report = verified(topics.bootstrap, topics.prefix, ids, "soak", database_url)
+    restarts = {c.service.name: c.restarts for c in supervisor.children}
+    print(f"restarts by the supervisor: {restarts}")
+    return 0 if report.ok and report.mismatched_rows == [] and not unfinished else 1
+
+
+def _ended(client: Client, execution_id: str) -> bool:
+    try:
+        client.wait(execution_id, timeout=OUTCOME_TIMEOUT)
+    except TimeoutError:
+        return False
+    return True
 
 
 if __name__ == "__main__":
