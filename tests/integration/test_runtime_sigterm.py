@@ -21,7 +21,7 @@ def test_sigterm_stops_every_runtime_process_within_seconds(
         rt.start_worker("worker", "default", "--drain-timeout", "1")
         rt.ready()
         wf = unique_id("slow")
-        rt.register(linear(wf, ["sleep"], s1={"seconds": 30}))
+        rt.register(linear(wf, ["sleep"], s1={"seconds": 5}))
         execution_id = rt.client.start(wf, {})
         rt.wait_for_event(execution_id, "ActivityTaskStarted")
         # A wait of its own keeps a timer pending in the timers processor.
@@ -47,3 +47,10 @@ def test_sigterm_stops_every_runtime_process_within_seconds(
             print(f"{name} stopped {took:.2f}s after SIGTERM")
             assert took < STOP_WITHIN, f"{name} took {took:.1f}s to stop"
             assert code == 0, f"{name} exited {code}:\n{proc.log_text()[-3000:]}"
+
+        # Started again, they finish what was in flight, and a new execution completes.
+        rt.start_engine()
+        rt.start_timers()
+        rt.start_worker("worker", "default")
+        assert rt.wait(execution_id).status == "completed"
+        assert rt.run(wf, {}).status == "completed"
