@@ -12,6 +12,7 @@ from aiohttp import web
 
 from linkflow.api.context import context
 from linkflow.api.errors import ApiError
+from linkflow.api.json_values import value_problem
 from linkflow.model.limits import MAX_VERSION
 
 _MISSING: Any = object()
@@ -24,10 +25,6 @@ def bad_field(name: str, message: str) -> ApiError:
 # Definitions are capped at 1 MiB on Kafka (topics/definitions.yaml); a body larger than
 # that could never be registered, so refuse it before reading it all.
 MAX_BODY_BYTES = 1024 * 1024
-
-# Deeper bodies are refused: no workflow input needs them, and recursion over them (the
-# JSON and Avro encoders, expressions) would fail far from the request that caused it.
-MAX_JSON_DEPTH = 64
 
 
 async def read_json(request: web.Request, *, optional: bool = False) -> Any:
@@ -55,7 +52,7 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
         body = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, "bad_json", f"request body is not valid JSON: {exc}") from None
-    problem = _problem(body, 0)
+    problem = value_problem(body)
     if problem:
         raise ApiError(400, "invalid_body", problem)
     return body
@@ -63,38 +60,6 @@ async def read_json(request: web.Request, *, optional: bool = False) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
-
-
-def _problem(value: Any, depth: int) -> str | None:
-    """Why `value` cannot be accepted, if it cannot: PostgreSQL text and jsonb cannot hold
-    U+0000 and UTF-8 cannot hold a lone surrogate (both accepted here would fail later,
-    in the sink or an encoder, instead of this request now), and nesting is bounded."""
-    if isinstance(value, str):
-        return _string_problem(value)
-    if depth >= MAX_JSON_DEPTH and isinstance(value, dict | list):
-        return f"the body is nested deeper than {MAX_JSON_DEPTH} levels"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            problem = _string_problem(key) or _problem(item, depth + 1)
-            if problem:
-                return problem
-    elif isinstance(value, list):
-        for item in value:
-            problem = _problem(item, depth + 1)
-            if problem:
-                return problem
-    return None
-
-
-def _string_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "strings in the body must not contain U+0000"
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            return "strings in the body must be valid Unicode (a lone surrogate is not)"
-    return None
 
 
 async def read_object(

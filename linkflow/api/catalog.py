@@ -31,6 +31,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow import transport
+from linkflow.api.json_values import value_problem
 from linkflow.codec import DecodeError, decode_definition
 from linkflow.metrics import DEFINITIONS_SKIPPED as SKIPPED
 from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
@@ -221,23 +222,14 @@ def _row(attrs: dict[str, Any]) -> tuple[tuple[Any, ...] | None, str]:
         return None, f"version {version} is outside 1..{MAX_VERSION}"
     if not isinstance(doc, dict):
         return None, "the definition is not an object"
-    if _has_nul(doc):
-        return None, "the definition holds U+0000, which PostgreSQL jsonb cannot store"
+    problem = value_problem(doc)
+    if problem is not None:
+        return None, f"the definition cannot be stored: {problem}"
     try:
         registered_at = datetime.fromtimestamp(attrs["registered_at_ms"] / 1000, tz=UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None, f"registered_at_ms {attrs.get('registered_at_ms')!r} is not a time"
     return (workflow_id, version, Jsonb(doc), registered_at), ""
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _skip(message: Message, reason: str, detail: str) -> None:

@@ -261,25 +261,8 @@ def _mark(fn: Any, declaration: NodeType) -> None:
 DECORATED = HandlerRegistry()
 
 
-def activity(
-    node_type: str,
-    *,
-    config_schema: Mapping[str, Any] | None = None,
-    description: str = "",
-    output: str = "",
-    task_queue: str | None = None,
-    handles: tuple[str, ...] = (SUCCESS, ERROR),
-) -> Callable[[H], H]:
-    """Register the decorated function as the handler of `node_type`, declared once by
-    these arguments (description defaults to the docstring's first paragraph)."""
-    return DECORATED.activity(
-        node_type,
-        config_schema=config_schema,
-        description=description,
-        output=output,
-        task_queue=task_queue,
-        handles=handles,
-    )
+# `@activity(...)`: the decorator of DECORATED (same arguments as HandlerRegistry.activity).
+activity = DECORATED.activity
 
 
 def build_registry(

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from linkflow.api.bodies import MAX_JSON_DEPTH, _problem
 from linkflow.api.commands import (
     cancel_command,
     signal_command,
@@ -18,6 +17,7 @@ from linkflow.api.definitions import (
     encode_definition_record,
     validate_definition,
 )
+from linkflow.api.json_values import MAX_JSON_DEPTH, value_problem
 from linkflow.client import execution_id_for
 from linkflow.codec import decode_command, decode_definition
 
@@ -130,14 +130,14 @@ def test_validation_problems_name_node_edge_and_field() -> None:
 
 
 def test_body_checks_reach_nested_keys_and_values() -> None:
-    assert _problem({"a": ["b", {"c": 1}], "d": None, "é": "ü"}, 0) is None
-    assert "U+0000" in str(_problem({"a": ["b", {"c": "x\x00"}]}, 0))
-    assert "U+0000" in str(_problem({"k\x00": 1}, 0))
-    assert "U+0000" in str(_problem("\x00", 0))
-    assert "surrogate" in str(_problem({"a": ["\ud800"]}, 0))
-    assert "surrogate" in str(_problem({"\udfff": 1}, 0))
+    assert value_problem({"a": ["b", {"c": 1}], "d": None, "é": "ü"}, 0) is None
+    assert "U+0000" in str(value_problem({"a": ["b", {"c": "x\x00"}]}, 0))
+    assert "U+0000" in str(value_problem({"k\x00": 1}, 0))
+    assert "U+0000" in str(value_problem("\x00", 0))
+    assert "surrogate" in str(value_problem({"a": ["\ud800"]}, 0))
+    assert "surrogate" in str(value_problem({"\udfff": 1}, 0))
     deep: object = 1
     for _ in range(MAX_JSON_DEPTH):
         deep = [deep]
-    assert _problem(deep, 0) is None
-    assert "nested deeper than" in str(_problem([deep], 0))
+    assert value_problem(deep, 0) is None
+    assert "nested deeper than" in str(value_problem([deep], 0))
