@@ -201,7 +201,8 @@ class HistoryProcessor:
         while items:
             stored = self._load(execution_id, partition, items[0].inp, stores)
             records: list[Outgoing] = []
-            unknown: list[tuple[Message, Rejected]] = []  # decided again on a retry
+            # Unknown executions and refused inputs, found again when decided again.
+            unknown: list[tuple[Message, Rejected]] = []
             ignored: list[str] = []  # the engine's reasons for inputs that changed nothing
             poisoned: tuple[int, Rejected] | None = None
             last_change = -1
@@ -232,6 +233,11 @@ class HistoryProcessor:
                     continue
                 stored.state = decision.state
                 stored.now_ms = now_ms
+                if decision.refusal is not None:
+                    refusal = decision.refusal
+                    why = Rejected(refusal.reason, refusal.detail, "Refused")
+                    unknown.append((item.msg, why))
+                    continue
                 if decision.ignored and not decision.events:
                     ignored.append(decision.ignored)
                 if decision.events:

@@ -11,6 +11,7 @@ from linkflow.engine.appliers import fold
 from linkflow.engine.closing import close_execution
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.deciders import DECIDERS
+from linkflow.engine.deciders.registry import Refusal
 from linkflow.engine.effects import Effect, effects_of
 from linkflow.engine.events import Error, HistoryEvent, WorkflowExecutionFailed
 from linkflow.engine.inputs import EngineInput, StartWorkflow
@@ -27,6 +28,7 @@ class Decision:
     events: list[HistoryEvent] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     ignored: str | None = None  # why an input produced no events (duplicate, late, ...)
+    refusal: Refusal | None = None  # set when the input is to be dead-lettered
 
 
 class Engine:
@@ -50,6 +52,8 @@ class Engine:
             return Decision(state, ignored="execution closed")
         ctx = DecisionContext(state, now_ms, self.env, self.plans)
         ignored = DECIDERS[type(inp)](ctx, inp)
+        if isinstance(ignored, Refusal):
+            return Decision(state, ignored=ignored.reason, refusal=ignored)
         if state.is_open and state.last_event_id >= MAX_HISTORY_EVENTS:
             _history_limit_reached(ctx)
         if not ctx.events:

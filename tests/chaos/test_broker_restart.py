@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from checker import loader, verified
 from test_runtime_kills import waits_and_branches
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, Runtime, unique_id
 from test_timers_support import wait_until
 
 from linkflow import dev, settings
@@ -26,19 +24,9 @@ from linkflow.dev.procs import read_pid
 OUTAGE_SECONDS = 5.0
 
 
-@pytest.fixture
-def rt(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Runtime]:
-    with runtime(kafka_bootstrap, tmp_path, "chaos-broker", start=False) as rt:
-        yield rt
-
-
 @pytest.mark.skipif(settings.external_services(), reason="kills the local stack's broker")
 def test_broker_killed_and_restarted_while_the_runtime_runs(rt: Runtime, database_url: str) -> None:
-    rt.start_engine()
-    rt.start_timers()
-    rt.start_worker("worker", "default")
-    rt.start_sink(database_url)
-    rt.ready()
+    rt.start_with_sink(database_url)
     wf = unique_id("chaos-broker")
     rt.register(waits_and_branches(wf))
     ids: list[str] = []

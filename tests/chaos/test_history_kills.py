@@ -16,13 +16,11 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from checker import loader, verified
 from test_runtime_crash import fan_out, wait_killed
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, Runtime, unique_id
 from test_timers_support import wait_until
 
 EXECUTIONS = int(os.environ.get("LINKFLOW_CHAOS_EXECUTIONS", "100"))  # after the kills
@@ -30,12 +28,6 @@ KILLS = int(os.environ.get("LINKFLOW_CHAOS_KILLS", "3"))
 LOAD_STEP, LOAD_PAUSE = 4, 0.1  # ~40 starts/s while a victim lives
 # The broker's smallest allowed session timeout: a killed member leaves the group soonest.
 SESSION_TIMEOUT = "6"
-
-
-@pytest.fixture
-def rt(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Runtime]:
-    with runtime(kafka_bootstrap, tmp_path, "chaos", start=False) as rt:
-        yield rt
 
 
 @pytest.mark.parametrize(

@@ -11,23 +11,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from checker import loader, verified
-from test_runtime_support import OUTCOME_TIMEOUT, Process, Runtime, runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, Process, Runtime, unique_id
 
 KILLS = 3
 LOAD_PER_LIFE = 40  # executions started while a victim lives, before it is killed
 EXECUTIONS_AFTER = 60
-
-
-@pytest.fixture
-def rt(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Runtime]:
-    with runtime(kafka_bootstrap, tmp_path, "chaos-rt", start=False) as rt:
-        yield rt
 
 
 def waits_and_branches(workflow_id: str) -> dict[str, Any]:

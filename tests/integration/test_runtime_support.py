@@ -187,6 +187,34 @@ class Runtime:
             ],
         )
 
+    def start_api(self, database_url: str, port: int, name: str = "api") -> Process:
+        """The HTTP API on `port`. It reads the unprefixed topics, so only its PostgreSQL
+        queries (executions, history) see this runtime's executions."""
+        return self._add(
+            name,
+            [
+                "-m",
+                "linkflow.cli.main",
+                "api",
+                "serve",
+                "--port",
+                str(port),
+                "--bootstrap",
+                self.topics.bootstrap,
+                "--database-url",
+                database_url,
+                "--no-migrate",
+            ],
+        )
+
+    def start_with_sink(self, database_url: str) -> None:
+        """History and timers processors, a default-queue worker and the sink, ready."""
+        self.start_engine()
+        self.start_timers()
+        self.start_worker("worker", "default")
+        self.start_sink(database_url)
+        self.ready()
+
     def start_all(self) -> None:
         self.start_engine()
         self.start_timers()

@@ -131,7 +131,11 @@ def test_idempotent_start() -> None:
         other_request_same_key.events == [] and other_request_same_key.ignored == "duplicate start"
     )
     other = start(engine, state, request_id="r3")
-    assert other.events == [] and other.ignored == "execution already exists"
+    # Not a retry but a conflicting start: refused, so the processor dead-letters it.
+    assert other.events == [] and other.refusal is not None
+    assert other.ignored == other.refusal.reason == "execution_exists"
+    assert "'r3'" in other.refusal.detail and "already started" in other.refusal.detail
+    assert again.refusal is None
 
 
 def test_unknown_workflow_gets_started_and_failed() -> None:

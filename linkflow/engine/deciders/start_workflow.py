@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from linkflow.engine.closing import close_execution
 from linkflow.engine.context import DecisionContext
-from linkflow.engine.deciders.registry import decides
+from linkflow.engine.deciders.registry import Refusal, decides
 from linkflow.engine.events import (
     EXECUTION_TIMEOUT,
     Error,
@@ -17,7 +17,7 @@ from linkflow.model.node_types import SUCCESS
 
 
 @decides(StartWorkflow)
-def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | None:
+def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | Refusal | None:
     state = ctx.state
     if state.status != "new":
         # Idempotent start: the execution id is the key, so a second start (same request or
@@ -26,7 +26,12 @@ def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | None:
             inp.idempotency_key is not None and inp.idempotency_key == state.idempotency_key
         ):
             return "duplicate start"
-        return "execution already exists"
+        return Refusal(
+            "execution_exists",
+            f"a start of workflow {inp.workflow_id!r} (request {inp.request_id!r}) for "
+            f"execution {state.execution_id!r}, which another request already started "
+            f"(workflow {state.workflow_id!r}, status {state.status})",
+        )
     version = inp.workflow_version
     if version is None:
         version = ctx.plans.latest_version(inp.workflow_id)
