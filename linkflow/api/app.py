@@ -11,6 +11,7 @@ from aiohttp import web
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from linkflow import transport
 from linkflow.api import control, executions, health, openapi, sse, workflows
 from linkflow.api.bodies import MAX_BODY_BYTES
 from linkflow.api.catalog import DefinitionFollower
@@ -85,7 +86,9 @@ def _resources(config: ApiConfig) -> Callable[[web.Application], Any]:
         publisher = Publisher(config.kafka_bootstrap, config.publish_timeout_seconds)
         follower = None
         if config.follow_definitions:
-            follower = DefinitionFollower(config.kafka_bootstrap, pool)
+            follower = DefinitionFollower(
+                config.kafka_bootstrap, pool, config.topic_prefix + transport.DEFINITIONS
+            )
             follower.start()
         app[CONTEXT] = ApiContext(config, pool, publisher, follower)
         try:

@@ -59,7 +59,12 @@ _LEADER_ERRORS = frozenset(
 
 
 class DefinitionFollower:
-    def __init__(self, bootstrap_servers: str, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        pool: AsyncConnectionPool[Any],
+        topic: str = transport.DEFINITIONS,
+    ) -> None:
         self._pool = pool
         # Never commits: the group id only satisfies librdkafka.
         config = transport.consumer_config(
@@ -69,7 +74,7 @@ class DefinitionFollower:
         # End offsets come from a second handle: a query on the consuming one queues behind
         # the consume() call in flight and would cost up to a poll interval every time.
         self._offsets = Consumer(config)
-        self._partition = TopicPartition(transport.DEFINITIONS, 0)
+        self._partition = TopicPartition(topic, 0)
         self._consume_thread = ThreadPoolExecutor(1, thread_name_prefix="linkflow-api-catalog")
         self._query_thread = ThreadPoolExecutor(1, thread_name_prefix="linkflow-api-watermark")
         self._next_offset = 0  # everything before it is in the table
@@ -77,7 +82,7 @@ class DefinitionFollower:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._consumer.assign([TopicPartition(transport.DEFINITIONS, 0, OFFSET_BEGINNING)])
+        self._consumer.assign([TopicPartition(self._partition.topic, 0, OFFSET_BEGINNING)])
         self._task = asyncio.create_task(self._run(), name="linkflow-api-catalog")
 
     async def close(self) -> None:

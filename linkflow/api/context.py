@@ -38,6 +38,8 @@ class ApiConfig:
     # sends must not hold a connection (and a handler) open.
     body_read_seconds: float = 10.0
     identity: str = "linkflow-api"
+    # Prefix of every topic name, as given to `topics apply` and the processors.
+    topic_prefix: str = ""
     follow_definitions: bool = True
 
     @classmethod
@@ -60,6 +62,11 @@ class ApiContext:
     now_ms: Callable[[], int] = field(default=_now_ms)
     # Set at shutdown so SSE streams and `?wait=` loops end instead of holding the server up.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def topic(ctx: ApiContext, name: str) -> str:
+    """The name of one of LinkFlow's topics in this deployment."""
+    return ctx.config.topic_prefix + name
 
 
 CONTEXT = web.AppKey("linkflow_api_context", ApiContext)

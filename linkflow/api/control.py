@@ -16,7 +16,7 @@ from linkflow import transport
 from linkflow.api import commands, queries, views
 from linkflow.api.bodies import bad_field, int_field, read_object, str_field, str_map_field
 from linkflow.api.commands import Command
-from linkflow.api.context import ApiContext, context
+from linkflow.api.context import ApiContext, context, topic
 from linkflow.api.errors import ApiError, json_response, not_found, unavailable
 from linkflow.api.filters import TERMINAL_STATUSES
 from linkflow.api.metrics import COMMANDS
@@ -52,7 +52,7 @@ async def _publish(ctx: ApiContext, command: Command) -> None:
             f"LinkFlow accepts is {transport.MAX_RECORD_BYTES}",
         )
     try:
-        await ctx.publisher.publish(transport.COMMANDS, command.key, value)
+        await ctx.publisher.publish(topic(ctx, transport.COMMANDS), command.key, value)
     except PublishError as exc:
         raise unavailable("kafka", exc) from exc
     COMMANDS.labels(command.input_type).inc()

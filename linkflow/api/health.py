@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from linkflow import transport
-from linkflow.api.context import ApiContext, context
+from linkflow.api.context import ApiContext, context, topic
 from linkflow.api.errors import json_response
 
 REQUIRED_TOPICS = (transport.COMMANDS, transport.DEFINITIONS)
@@ -38,7 +38,7 @@ async def _check_kafka(ctx: ApiContext, timeout: float) -> dict[str, Any]:
         topics = await asyncio.wait_for(ctx.publisher.topics(timeout), timeout + 1)
     except Exception as exc:
         return {"ok": False, "error": str(exc) or type(exc).__name__}
-    missing = [t for t in REQUIRED_TOPICS if t not in topics]
+    missing = [t for t in (topic(ctx, name) for name in REQUIRED_TOPICS) if t not in topics]
     if missing:
         return {"ok": False, "error": f"topics missing: {', '.join(missing)}"}
     return {"ok": True}

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from linkflow import transport
 from linkflow.api import queries, views
 from linkflow.api.bodies import read_json
-from linkflow.api.context import ApiContext, context
+from linkflow.api.context import ApiContext, context, topic
 from linkflow.api.definitions import (
     definition_key,
     encode_definition_record,
@@ -80,7 +80,7 @@ async def register_workflow(request: web.Request) -> web.Response:
         registered_at_ms = ctx.now_ms()
         try:
             await ctx.publisher.publish(
-                transport.DEFINITIONS,
+                topic(ctx, transport.DEFINITIONS),
                 definition_key(workflow_id, version),
                 encode_definition_record(doc, registered_at_ms),
             )

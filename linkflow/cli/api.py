@@ -29,6 +29,11 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not apply database migrations at start"
     )
+    serve.add_argument(
+        "--topic-prefix",
+        default="",
+        help="prefix of every topic name, as given to `topics apply` and the processors",
+    )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
     serve.set_defaults(func=_serve)
 
@@ -53,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
                 for k, v in (
                     ("database_url", args.database_url),
                     ("kafka_bootstrap", args.bootstrap),
+                    ("topic_prefix", args.topic_prefix),
                 )
                 if v
             }

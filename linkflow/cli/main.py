@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.dlq",
     "linkflow.cli.verify",
     "linkflow.cli.up",
+    "linkflow.cli.replay",
 )
 
 

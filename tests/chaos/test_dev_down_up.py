@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 from checker import loader, verified
-from test_postgres_outage import _free_port, _get
 from test_runtime_kills import waits_and_branches
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, Runtime, free_port, http_get, unique_id
 from test_timers_support import wait_until
 
 from linkflow import settings
@@ -30,7 +29,7 @@ def _start(rt: Runtime, database_url: str, api_port: int) -> None:
 
 @pytest.mark.skipif(settings.external_services(), reason="stops the local stack")
 def test_dev_down_then_up_keeps_every_execution(rt: Runtime, database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}"
     _start(rt, database_url, port)
     wf, approval = unique_id("chaos-down"), unique_id("chaos-approve")
@@ -55,7 +54,7 @@ def test_dev_down_then_up_keeps_every_execution(rt: Runtime, database_url: str) 
         rt.wait_for_event(execution_id, "MarkerRecorded")
 
     def visible(execution_id: str, status: str) -> bool:
-        code, body, _ = _get(f"{api}/v1/executions/{execution_id}")
+        code, body, _ = http_get(f"{api}/v1/executions/{execution_id}")
         return code == 200 and body["status"] == status
 
     wait_until(lambda: all(visible(e, "completed") for e in ids), 60, "rows before the down")

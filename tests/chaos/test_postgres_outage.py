@@ -10,18 +10,14 @@ execution ended exactly once with its PostgreSQL row equal to the fold of histor
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
 from checker import loader, verified
 from test_runtime_kills import waits_and_branches
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, Runtime, free_port, http_get, unique_id
 from test_timers_support import wait_until
 
 from linkflow import dev, settings
@@ -33,25 +29,6 @@ OUTAGE_SECONDS = float(os.environ.get("CHAOS_OUTAGE_SECONDS", "12"))
 PROMPT_503_SECONDS = 8.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str, timeout: float = 30) -> tuple[int, Any, float]:
-    """Status, JSON body and seconds taken."""
-    began = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            status, body = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
-    except (urllib.error.URLError, ConnectionError):
-        return 0, None, time.monotonic() - began
-    return status, json.loads(body or b"null"), time.monotonic() - began
-
-
 def _postgres() -> PostgresServer:
     port = settings.stack_info()["ports"]["postgres"]
     return PostgresServer(settings.state_dir(), int(port))
@@ -59,7 +36,7 @@ def _postgres() -> PostgresServer:
 
 @pytest.mark.skipif(settings.external_services(), reason="stops the local stack's PostgreSQL")
 def test_postgres_stopped_under_load_then_started(rt: Runtime, database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}"
     rt.start_api(database_url, port)
     rt.start_with_sink(database_url)
@@ -70,15 +47,15 @@ def test_postgres_stopped_under_load_then_started(rt: Runtime, database_url: str
     load(60)
     first = ids[0]
     rt.wait(first)
-    wait_until(lambda: _get(f"{api}/v1/executions/{first}")[0] == 200, 60, "the API to answer")
+    wait_until(lambda: http_get(f"{api}/v1/executions/{first}")[0] == 200, 60, "the API to answer")
 
     assert _postgres().stop()
     outage_began = time.monotonic()
     answers: list[tuple[int, Any, float]] = []
     while time.monotonic() - outage_began < OUTAGE_SECONDS:
         load(10)  # the load goes on: nothing on the Kafka side needs PostgreSQL
-        answers.append(_get(f"{api}/v1/executions/{first}"))
-        answers.append(_get(f"{api}/v1/executions?limit=5"))
+        answers.append(http_get(f"{api}/v1/executions/{first}"))
+        answers.append(http_get(f"{api}/v1/executions?limit=5"))
     rt.check_alive()
     assert {status for status, _, _ in answers} == {503}, answers
     assert all(body["error"]["code"] for _, body, _ in answers), answers
@@ -86,7 +63,7 @@ def test_postgres_stopped_under_load_then_started(rt: Runtime, database_url: str
     assert slowest < PROMPT_503_SECONDS, answers
     dev.up()  # the same server and data back on its port
     back = time.monotonic()
-    wait_until(lambda: _get(f"{api}/v1/executions/{first}")[0] == 200, 60, "the API to recover")
+    wait_until(lambda: http_get(f"{api}/v1/executions/{first}")[0] == 200, 60, "the API to recover")
     recovered = time.monotonic() - back
     print(
         f"\noutage {OUTAGE_SECONDS:.0f} s: {len(answers)} API answers, all 503, slowest "
@@ -101,5 +78,5 @@ def test_postgres_stopped_under_load_then_started(rt: Runtime, database_url: str
     assert report.ok, report.table() + "\n" + rt.logs()
     assert report.mismatched_rows == []
     last = ids[-1]
-    status, body, _ = _get(f"{api}/v1/executions/{last}")
+    status, body, _ = http_get(f"{api}/v1/executions/{last}")
     assert status == 200 and body["status"] == "completed", body

@@ -8,9 +8,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,8 +192,7 @@ class Runtime:
         )
 
     def start_api(self, database_url: str, port: int, name: str = "api") -> Process:
-        """The HTTP API on `port`. It reads the unprefixed topics, so only its PostgreSQL
-        queries (executions, history) see this runtime's executions."""
+        """The HTTP API on `port`, on this runtime's topics."""
         return self._add(
             name,
             [
@@ -204,6 +207,8 @@ class Runtime:
                 "--database-url",
                 database_url,
                 "--no-migrate",
+                "--topic-prefix",
+                self.prefix,
             ],
         )
 
@@ -368,3 +373,22 @@ def http_server() -> Iterator[HttpServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str, timeout: float = 30) -> tuple[int, Any, float]:
+    """Status (0: no connection), JSON body and seconds taken of a GET."""
+    began = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, None, time.monotonic() - began
+    return status, json.loads(body or b"null"), time.monotonic() - began

@@ -1,0 +1,230 @@
+"""Replay: decide a recorded history again with the current engine and definitions, and find
+the first event where the new decisions differ from the recorded ones (what Temporal's
+replayer does before a deploy).
+
+Every run of events in a history was decided from one input, and the first event of the run
+records that input (a start, a signal, a result, a fired timer, ...). Replay rebuilds each
+input from that event, decides it against the state replay has folded so far, at the
+recorded time, and compares the events it gets with the recorded run. A heartbeat is the
+one input without an event of its own: its run starts with the re-armed heartbeat timer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from linkflow.engine.engine import Engine
+from linkflow.engine.events import (
+    ACTIVITY_TIMEOUT,
+    HEARTBEAT,
+    ActivityTaskCompleted,
+    ActivityTaskFailed,
+    ActivityTaskStarted,
+    ChildWorkflowExecutionCompleted,
+    ChildWorkflowExecutionFailed,
+    HistoryEvent,
+    TimerCanceled,
+    TimerStarted,
+    WorkflowExecutionCancelRequested,
+    WorkflowExecutionSignaled,
+    WorkflowExecutionStarted,
+    WorkflowExecutionTerminated,
+)
+from linkflow.engine.events import TimerFired as TimerFiredEvent
+from linkflow.engine.inputs import (
+    ActivityCompleted,
+    ActivityFailed,
+    ActivityHeartbeat,
+    ActivityStarted,
+    CancelWorkflow,
+    ChildWorkflowOutcome,
+    EngineInput,
+    SignalWorkflow,
+    StartWorkflow,
+    TerminateWorkflow,
+    TimerFired,
+)
+from linkflow.engine.state import ExecutionState
+from linkflow.model.catalog import PlanSource
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    """The first difference: the recorded event (None: replay decided more than was
+    recorded) and the replayed one (None: replay decided less)."""
+
+    event_id: int
+    reason: str
+    recorded: HistoryEvent | None = None
+    replayed: HistoryEvent | None = None
+
+    def describe(self) -> str:
+        lines = [f"diverges at event {self.event_id}: {self.reason}"]
+        if self.recorded is not None:
+            lines.append(f"  recorded: {_show(self.recorded)}")
+        if self.replayed is not None:
+            lines.append(f"  replayed: {_show(self.replayed)}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    execution_id: str
+    events: int  # recorded events replayed
+    divergence: Divergence | None
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+
+def replay(
+    history: Sequence[HistoryEvent], plans: PlanSource, *, workflow_version: int | None = None
+) -> ReplayResult:
+    """Replay `history` (one execution, event ids 1..n) against `plans`. With
+    `workflow_version`, the execution is replayed as if it had been started on that version
+    of its workflow (a shadow replay before a new version is rolled out)."""
+    execution_id = history[0].execution_id if history else ""
+    engine = Engine(plans)
+    state: ExecutionState | None = None
+    position = 0
+    while position < len(history):
+        head = _as_version(history[position], workflow_version)
+        inp = _input_of(head, state)
+        if inp is None:
+            why = f"{head.event_type} was not decided by the current code at this point"
+            return _diverged(execution_id, position, Divergence(head.event_id, why, head))
+        decision = engine.decide(state, inp, head.timestamp_ms)
+        state = decision.state
+        if not decision.events:
+            why = f"the {type(inp).__name__} recorded here changes nothing now ({decision.ignored})"
+            return _diverged(execution_id, position, Divergence(head.event_id, why, head))
+        for offset, replayed in enumerate(decision.events):
+            index = position + offset
+            if index >= len(history):
+                why = "the current code decides more events than were recorded"
+                return _diverged(
+                    execution_id, index, Divergence(replayed.event_id, why, None, replayed)
+                )
+            recorded = _as_version(history[index], workflow_version)
+            if recorded != replayed:
+                why = (
+                    "a different event"
+                    if recorded.event_type != replayed.event_type
+                    else "the same event type with other attributes"
+                )
+                return _diverged(
+                    execution_id, index, Divergence(recorded.event_id, why, recorded, replayed)
+                )
+        position += len(decision.events)
+    return ReplayResult(execution_id, len(history), None)
+
+
+def _diverged(execution_id: str, replayed: int, divergence: Divergence) -> ReplayResult:
+    return ReplayResult(execution_id, replayed, divergence)
+
+
+def _as_version(event: HistoryEvent, version: int | None) -> HistoryEvent:
+    attributes = event.attributes
+    if version is None or not isinstance(attributes, WorkflowExecutionStarted):
+        return event
+    return dataclasses.replace(
+        event, attributes=dataclasses.replace(attributes, workflow_version=version)
+    )
+
+
+def _input_of(event: HistoryEvent, state: ExecutionState | None) -> EngineInput | None:
+    """The input whose decision begins with `event`, or None if no input does."""
+    a = event.attributes
+    eid = event.execution_id
+    match a:
+        case WorkflowExecutionStarted():
+            return StartWorkflow(
+                request_id=a.request_id,
+                execution_id=eid,
+                workflow_id=a.workflow_id,
+                workflow_version=a.workflow_version,
+                input=a.input,
+                idempotency_key=a.idempotency_key,
+                parent_execution_id=a.parent_execution_id,
+                parent_node_id=a.parent_node_id,
+                parent_scope=a.parent_scope,
+                search_attributes=dict(a.search_attributes),
+            )
+        case WorkflowExecutionSignaled():
+            return SignalWorkflow(
+                request_id=a.request_id,
+                execution_id=eid,
+                signal_name=a.signal_name,
+                payload=a.payload,
+            )
+        case WorkflowExecutionCancelRequested():
+            return CancelWorkflow(
+                request_id=a.request_id, execution_id=eid, reason=a.reason, identity=a.identity
+            )
+        case WorkflowExecutionTerminated():
+            return TerminateWorkflow(
+                request_id=a.request_id, execution_id=eid, reason=a.reason, identity=a.identity
+            )
+        case ActivityTaskStarted():
+            return ActivityStarted(
+                execution_id=eid, activity_id=a.activity_id, attempt=a.attempt, identity=a.identity
+            )
+        case ActivityTaskCompleted():
+            return ActivityCompleted(
+                execution_id=eid, activity_id=a.activity_id, attempt=a.attempt, result=a.result
+            )
+        case ActivityTaskFailed():
+            return ActivityFailed(
+                execution_id=eid, activity_id=a.activity_id, attempt=a.attempt, error=a.error
+            )
+        case TimerFiredEvent():
+            return TimerFired(execution_id=eid, timer_id=a.timer_id, fired_at_ms=event.timestamp_ms)
+        case ChildWorkflowExecutionCompleted():
+            return ChildWorkflowOutcome(
+                execution_id=eid,
+                child_execution_id=a.child_execution_id,
+                completed=True,
+                output=a.output,
+            )
+        case ChildWorkflowExecutionFailed():
+            return ChildWorkflowOutcome(
+                execution_id=eid,
+                child_execution_id=a.child_execution_id,
+                completed=False,
+                error=a.error,
+            )
+        case TimerCanceled() | TimerStarted():
+            return _heartbeat(event, state)
+    return None
+
+
+def _heartbeat(event: HistoryEvent, state: ExecutionState | None) -> ActivityHeartbeat | None:
+    """A heartbeat that re-armed its activity's heartbeat timer: the run it decided starts
+    with that timer's cancel (or, for the first arming, its start)."""
+    if state is None:
+        return None
+    a = event.attributes
+    for run in state.activities.values():
+        if not run.pending:
+            continue
+        if isinstance(a, TimerCanceled):
+            found = run.timers.get(a.timer_id) == HEARTBEAT
+        else:
+            assert isinstance(a, TimerStarted)
+            found = (
+                a.purpose == ACTIVITY_TIMEOUT
+                and a.timeout_type == HEARTBEAT
+                and (a.node_id, a.scope, a.attempt) == (run.node_id, run.scope, run.attempt)
+            )
+        if found:
+            return ActivityHeartbeat(
+                execution_id=event.execution_id, activity_id=run.activity_id, attempt=run.attempt
+            )
+    return None
+
+
+def _show(event: HistoryEvent) -> str:
+    return f"{event.event_type} {event.attributes.to_dict()}"
