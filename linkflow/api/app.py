@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow import transport
-from linkflow.api import control, executions, health, openapi, sse, workflows
+from linkflow.api import control, executions, health, openapi, sse, ui, workflows
 from linkflow.api.bodies import MAX_BODY_BYTES
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.context import CONTEXT, ApiConfig, ApiContext
@@ -59,6 +59,7 @@ def create_app(config: ApiConfig) -> web.Application:
         # No implicit HEAD routes: the router must list exactly what the document does.
         app.router.add_route(method, path, handler)
     app.router.add_route("GET", "/openapi.json", _openapi)
+    ui.add_routes(app)
     app.cleanup_ctx.append(_resources(config))
     app.on_shutdown.append(_stop_streams)
     return app

@@ -401,6 +401,42 @@ PATHS: dict[str, Schema] = {
             "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
         }
     },
+    "/ui": {
+        "get": {
+            "operationId": "uiRedirect",
+            "summary": "Redirects to /ui/",
+            "tags": ["ui"],
+            "responses": {"302": {"description": "to /ui/"}},
+        }
+    },
+    "/ui/": {
+        "get": {
+            "operationId": "ui",
+            "summary": "The web UI: executions, one execution's graph, nodes and history, "
+            "signal/cancel/terminate",
+            "tags": ["ui"],
+            "responses": {
+                "200": {"description": "the page", "content": {"text/html": {"schema": _STR}}}
+            },
+        }
+    },
+    "/ui/{name}": {
+        "get": {
+            "operationId": "uiFile",
+            "summary": "A file of the web UI (app.js, style.css)",
+            "tags": ["ui"],
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": _STR},
+            ],
+            "responses": {
+                "200": {
+                    "description": "the file",
+                    "content": {"text/javascript": {"schema": _STR}},
+                },
+                "404": _json(_ref("Error"), "no such file"),
+            },
+        }
+    },
     "/v1/workflows": {
         "post": {
             "operationId": "registerWorkflow",

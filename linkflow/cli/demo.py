@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from linkflow import dev
-from linkflow.dev import services
+from linkflow.dev import background, services
 
 WORKFLOW_ID = "demo-order"
 ORDERS = [("A-100", 250), ("A-101", 40), ("A-102", 999), ("A-103", 75)]
@@ -164,12 +164,17 @@ def _run(args: argparse.Namespace) -> int:
 
     api_port = services.api_port(args.api_port)
     runtime = services.runtime_services(api_port)
-    _step("starting the runtime: " + ", ".join(s.name for s in runtime))
-    started = services.start(runtime)
-    print(
-        f"    started: {', '.join(started) or 'nothing (all running)'}; logs in "
-        f"{services.log_path(runtime[0]).parent}"
-    )
+    _step("starting the runtime (`linkflow up`): " + ", ".join(s.name for s in runtime))
+    running = background.status()
+    if running is not None:
+        print(f"    already running (supervisor pid {running.pid}); `linkflow ps` shows it")
+    else:
+        try:
+            background.start([f"--api-port={api_port}"], [s.name for s in runtime])
+        except background.StartFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"    started, supervised; logs in {services.log_path(runtime[0]).parent}")
 
     failures = 0
     with _shop() as base_url, Client(stack.kafka_bootstrap_servers) as client:
@@ -213,7 +218,9 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"    state directory:         {stack.state_dir}")
-    print("    stop everything with: .venv/bin/linkflow dev down")
+    print("    processes:               .venv/bin/linkflow ps")
+    print("    stop the runtime:        .venv/bin/linkflow down (then `linkflow up` again)")
+    print("    stop everything:         .venv/bin/linkflow dev down")
     return 1 if failures else 0
 
 

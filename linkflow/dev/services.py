@@ -37,13 +37,26 @@ def api_port(port: int | None = None) -> int:
     return port if port is not None else int(os.environ.get("LINKFLOW_API_PORT", API_PORT))
 
 
-def runtime_services(port: int | None = None) -> list[Service]:
+# Worker processes per task queue when nothing else is asked for.
+DEFAULT_WORKERS: dict[str, int] = {"default": 1, "http": 1}
+
+
+def runtime_services(
+    port: int | None = None, workers: dict[str, int] | None = None
+) -> list[Service]:
+    """The runtime's processes; `workers` maps a task queue to its number of worker
+    processes (DEFAULT_WORKERS; a queue given 0 has none)."""
     port = api_port(port)
+    per_queue = {**DEFAULT_WORKERS, **(workers or {})}
+    worker_services = [
+        Service(f"worker-{queue}" + (f"-{n}" if n > 1 else ""), ("worker", "--queue", queue))
+        for queue, count in per_queue.items()
+        for n in range(1, count + 1)
+    ]
     return [
         Service("engine", ("engine", "run", "--loglevel", "WARNING")),
         Service("timers", ("timers", "run", "--loglevel", "WARNING")),
-        Service("worker-default", ("worker", "--queue", "default")),
-        Service("worker-http", ("worker", "--queue", "http")),
+        *worker_services,
         Service("sink", ("sink", "run")),
         Service("api", ("api", "serve", "--port", str(port))),
     ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from linkflow import settings
+from linkflow.dev import background
 from linkflow.dev.kafka import KAFKA_VERSION, KafkaBroker
 from linkflow.dev.postgres import PostgresServer
 from linkflow.dev.procs import StackError
@@ -192,7 +193,10 @@ def up(
 def down(state: Path | None = None) -> list[str]:
     """Stop what `up` started; returns the names of the services that were stopped."""
     state = state or settings.state_dir()
-    stopped = stop_runtime(state=state)  # first: the runtime processes use both services
+    # First the runtime, which uses both services; its supervisor first of all, or it
+    # would start again what is stopped under it.
+    stopped = ["runtime"] if background.stop(state) else []
+    stopped += stop_runtime(state=state)
     if settings.external_services():
         return stopped
     with _locked(state):

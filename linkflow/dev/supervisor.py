@@ -7,11 +7,16 @@ up for a minute. SIGTERM or Ctrl-C stops them all (SIGTERM, then SIGKILL after t
 period) and ends `linkflow up`. Each service logs to `<state>/logs/<name>.log`, as with
 `linkflow demo`; restarts are reported on stdout.
 
+While it runs, `<state>/run/supervisor.json` says what it supervises (its own pid, and per
+process: pid, start time, restarts, exit statuses, log), for `linkflow ps` and `linkflow
+down`; it is rewritten on every change and removed at the end.
+
 This is what the chaos soak exercises: a killed process comes back by itself.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +33,7 @@ BACKOFF_MIN = 1.0
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # seconds up after which a crash restarts at the shortest backoff
 CHECK_EVERY = 0.5
+STATUS_FILE = "supervisor.json"  # under <state>/run/
 
 
 @dataclass
@@ -36,6 +42,7 @@ class _Child:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
+    started_wall: float = 0.0  # epoch seconds, for `linkflow ps` in another process
     backoff: float = BACKOFF_MIN
     restart_at: float = 0.0
     restarts: int = 0
@@ -59,6 +66,7 @@ class Supervisor:
             signal.signal(signal.SIGINT, lambda *_: self.stop())
         for child in self.children:
             self._start(child)
+        self._write_status()
         print(f"linkflow up: {', '.join(c.service.name for c in self.children)}", flush=True)
         try:
             while not self.stopping.wait(CHECK_EVERY):
@@ -88,6 +96,7 @@ class Supervisor:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         child.started_at = time.monotonic()
+        child.started_wall = time.time()
         # The same pid files as `linkflow demo`, so `linkflow dev down` stops these too.
         (self.run_dir / f"{child.service.name}.pid").write_text(f"{child.proc.pid}\n")
 
@@ -110,9 +119,32 @@ class Supervisor:
                     flush=True,
                 )
                 child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+                self._write_status()
             elif now >= child.restart_at:
                 self._start(child)
                 child.restarts += 1
+                self._write_status()
+
+    def _write_status(self) -> None:
+        status = {
+            "pid": os.getpid(),
+            "processes": [
+                {
+                    "name": c.service.name,
+                    "args": list(c.service.args),
+                    "pid": c.proc.pid if c.proc is not None else None,
+                    "started_at": c.started_wall if c.proc is not None else None,
+                    "restarts": c.restarts,
+                    "exits": c.exits[-5:],
+                    "log": str(c.log),
+                }
+                for c in self.children
+            ],
+        }
+        path = self.run_dir / STATUS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status, indent=1) + "\n")
+        tmp.replace(path)
 
     def _stop_all(self) -> None:
         running = [c.proc for c in self.children if c.proc is not None]
@@ -127,6 +159,7 @@ class Supervisor:
                 proc.wait()
         for child in self.children:
             (self.run_dir / f"{child.service.name}.pid").unlink(missing_ok=True)
+        (self.run_dir / STATUS_FILE).unlink(missing_ok=True)
         print("linkflow up: stopped", flush=True)
 
 

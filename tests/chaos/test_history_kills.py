@@ -120,7 +120,10 @@ def test_a_processor_frozen_inside_a_transaction_is_fenced_when_it_wakes(rt: Run
         rt.check_alive()  # fenced must not mean dead
         return "input partitions assigned" in frozen.log_text().split("crash point")[-1]
 
-    wait_until(rejoined, OUTCOME_TIMEOUT, "the woken instance to rejoin the group")
+    try:
+        wait_until(rejoined, OUTCOME_TIMEOUT, "the woken instance to rejoin the group")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{rt.logs()}") from None
     woke = frozen.log_text().split("crash point")[-1]
     assert "fenced" in woke or "aborting the batch's transaction" in woke, woke
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_runtime_support import Runtime, free_port, http_get, runtime, unique_id
+from test_runtime_support import Runtime, http_get, runtime_with_api, unique_id
 from test_timers_support import wait_until
 
 from linkflow.cli.main import main
@@ -21,11 +21,9 @@ from linkflow.cli.main import main
 def rt(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Runtime, str]]:
-    with runtime(kafka_bootstrap, tmp_path_factory.mktemp("replay"), "replay", start=False) as rt:
-        port = free_port()
-        rt.start_api(database_url, port)
-        rt.start_with_sink(database_url)
-        yield rt, f"http://127.0.0.1:{port}"
+    folder = tmp_path_factory.mktemp("replay")
+    with runtime_with_api(kafka_bootstrap, database_url, folder, "replay") as started:
+        yield started
 
 
 def _body(url: str) -> dict[str, Any]:

@@ -291,6 +291,18 @@ def runtime(bootstrap: str, tmp_path: Path, name: str, *, start: bool = True) ->
             client.close()
 
 
+@contextmanager
+def runtime_with_api(
+    bootstrap: str, database_url: str, tmp_path: Path, name: str
+) -> Iterator[tuple[Runtime, str]]:
+    """A runtime with the sink and the API on its topics; the API's base URL."""
+    with runtime(bootstrap, tmp_path, name, start=False) as rt:
+        port = free_port()
+        rt.start_api(database_url, port)
+        rt.start_with_sink(database_url)
+        yield rt, f"http://127.0.0.1:{port}"
+
+
 def linear(workflow_id: str, steps: list[str], **node_config: Any) -> dict[str, Any]:
     """trigger -> one node per entry of `steps` (a node type), in a line."""
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "trigger"}]

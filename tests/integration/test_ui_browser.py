@@ -1,0 +1,169 @@
+"""The web UI at /ui in headless Chromium (Debian's chromium and chromium-driver, which
+deploy/local/test.sh installs): a real execution waiting for an approval is listed, its
+graph shows the nodes' states, the signal button sends the approval, and the page follows
+it to the end; the cancel button cancels another. Screenshots go to LINKFLOW_UI_SCREENSHOTS
+when it is set."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_runtime_support import Runtime, runtime_with_api, unique_id
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WAIT = 60  # seconds a page has to show what the test waits for
+
+
+def _browser_or_fail() -> None:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
+    if missing:
+        message = f"{missing} not installed: apt-get install chromium chromium-driver"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def ui_runtime(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Runtime, str]]:
+    folder = tmp_path_factory.mktemp("ui")
+    with runtime_with_api(kafka_bootstrap, database_url, folder, "ui") as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _browser_or_fail()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _until(browser: Any, css: str, text: str | None = None) -> Any:
+    """The first element matching `css` (containing `text`), once the page shows it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def found(driver: Any) -> Any:
+        for element in driver.find_elements(By.CSS_SELECTOR, css):
+            try:
+                if text is None or text in element.text:
+                    return element
+            except Exception:  # re-rendered between find and read: look again
+                continue
+        return False
+
+    try:
+        return WebDriverWait(browser, WAIT, poll_frequency=0.2).until(found)
+    except Exception:
+        raise AssertionError(
+            f"the page never showed {css!r}"
+            + (f" with {text!r}" if text else "")
+            + f"\n{browser.find_element(By.TAG_NAME, 'body').text[:3000]}"
+        ) from None
+
+
+def _shot(browser: Any, name: str) -> None:
+    folder = os.environ.get("LINKFLOW_UI_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def approval_flow(workflow_id: str) -> dict[str, Any]:
+    return {
+        "id": workflow_id,
+        "version": 1,
+        "nodes": [
+            {"id": "start", "type": "trigger"},
+            {"id": "prepare", "type": "echo", "config": {"value": "{{ trigger.order }}"}},
+            {"id": "approve", "type": "approval", "config": {"signal": "approve"}},
+            {"id": "ship", "type": "echo", "config": {"value": "shipped"}},
+            {"id": "reject", "type": "noop"},
+        ],
+        "edges": [
+            {"source": "start", "target": "prepare"},
+            {"source": "prepare", "target": "approve"},
+            {"source": "approve", "target": "ship", "handle": "true"},
+            {"source": "approve", "target": "reject", "handle": "false"},
+        ],
+        "settings": {"output": "{{ nodes.ship }}"},
+    }
+
+
+def test_an_execution_is_followed_and_approved_from_the_ui(
+    ui_runtime: tuple[Runtime, str], browser: Any
+) -> None:
+    rt, api = ui_runtime
+    wf = unique_id("ui-order")
+    rt.register(approval_flow(wf))
+    execution_id = rt.client.start(wf, {"order": "A-1"})
+    rt.wait_for_event(execution_id, "MarkerRecorded")
+
+    browser.get(f"{api}/ui/#/?workflow={wf}")
+    row = _until(browser, f'tr[data-execution="{execution_id}"]', "running")
+    assert wf in row.text
+    _shot(browser, "1-executions")
+    row.find_element("css selector", "a").click()
+
+    _until(browser, 'g[data-node="approve"][data-status="running"]')
+    _until(browser, 'g[data-node="prepare"][data-status="completed"]')
+    assert (
+        browser.find_element("css selector", 'g[data-node="ship"]').get_attribute("data-status")
+        == "none"
+    )
+    _until(browser, '#history tr[data-event="WorkflowExecutionStarted"]')
+    assert '"order": "A-1"' in browser.find_element("id", "input").text
+    _shot(browser, "2-waiting-for-approval")
+
+    browser.find_element("id", "signal-name").send_keys("approve")
+    browser.find_element("id", "signal-payload").send_keys('{"approved": true}')
+    browser.find_element("id", "send-signal").click()
+    _until(browser, "#message", "signal: accepted")
+
+    _until(browser, "h1 .badge", "completed")
+    _until(browser, 'g[data-node="ship"][data-status="completed"]')
+    _until(browser, 'g[data-node="reject"][data-status="skipped"]')
+    _until(browser, '#history tr[data-event="WorkflowExecutionCompleted"]')
+    assert "shipped" in browser.find_element("id", "output").text
+    assert browser.find_element("id", "send-signal").get_attribute("disabled") is not None
+    _shot(browser, "3-completed")
+    assert rt.wait(execution_id).status == "completed"
+
+    browser.get(f"{api}/ui/#/?status=completed&workflow={wf}")
+    _until(browser, f'tr[data-execution="{execution_id}"]', "completed")
+
+
+def test_cancel_from_the_ui(ui_runtime: tuple[Runtime, str], browser: Any) -> None:
+    rt, api = ui_runtime
+    wf = unique_id("ui-cancel")
+    rt.register(approval_flow(wf))
+    execution_id = rt.client.start(wf, {"order": "B-2"})
+    rt.wait_for_event(execution_id, "MarkerRecorded")
+
+    browser.get(f"{api}/ui/#/e/{execution_id}")
+    _until(browser, 'g[data-node="approve"][data-status="running"]')
+    browser.find_element("id", "reason").send_keys("customer changed their mind")
+    browser.find_element("id", "cancel").click()
+    _until(browser, "h1 .badge", "canceled")
+    _until(browser, 'g[data-node="approve"][data-status="canceled"]')
+    assert rt.wait(execution_id).status == "canceled"
+
+    browser.get(f"{api}/ui/#/e/no-such-execution")
+    _until(browser, "#error", "no execution")
