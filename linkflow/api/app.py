@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow import transport
-from linkflow.api import control, executions, health, openapi, sse, ui, workflows
+from linkflow.api import control, dead_letters, executions, health, openapi, sse, ui, workflows
 from linkflow.api.bodies import MAX_BODY_BYTES
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.context import CONTEXT, ApiConfig, ApiContext
@@ -40,6 +40,8 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "/v1/executions/{execution_id}/signal", control.signal_execution),
     ("POST", "/v1/executions/{execution_id}/cancel", control.cancel_execution),
     ("POST", "/v1/executions/{execution_id}/terminate", control.terminate_execution),
+    ("GET", "/v1/dlq", dead_letters.list_dead_letters),
+    ("POST", "/v1/dlq/requeue", dead_letters.requeue_dead_letters),
 )
 
 

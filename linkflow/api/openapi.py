@@ -49,6 +49,24 @@ _TIME_PARAM = {
 _EVENT_ID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1, "default": 0}
 
 SCHEMAS: dict[str, Schema] = {
+    "DeadLetter": _obj(
+        {
+            "ref": {**_STR, "description": "partition:offset in linkflow.dlq"},
+            "reason": _STR,
+            "error_type": _nullable(_STR),
+            "detail": _nullable(_STR),
+            "source": _obj(
+                {
+                    "topic": _nullable(_STR),
+                    "partition": _nullable(_INT),
+                    "offset": _nullable(_INT),
+                }
+            ),
+            "failed_at_ms": _nullable(_INT),
+            "key": _nullable(_STR),
+            "value_bytes": _INT,
+        }
+    ),
     "Error": _obj(
         {
             "error": _obj(
@@ -617,6 +635,66 @@ PATHS: dict[str, Schema] = {
     "/v1/executions/{execution_id}/terminate": _command(
         "terminateExecution", "Stop immediately, without cleanup", _ref("Stop"), False
     ),
+    "/v1/dlq": {
+        "get": {
+            "operationId": "listDeadLetters",
+            "summary": "Records of linkflow.dlq, newest first, with why each could not be "
+            "processed (read from the topic's beginning: meant for a DLQ that is kept small)",
+            "tags": ["operations"],
+            "parameters": [
+                _query("reason", _STR, "only dead letters with this reason"),
+                _query("limit", {**_INT, "minimum": 1, "maximum": 10_000, "default": 100}, ""),
+            ],
+            "responses": {
+                "200": _json(
+                    _obj(
+                        {
+                            "total": {**_INT, "description": "matching, before the limit"},
+                            "dead_letters": {"type": "array", "items": _ref("DeadLetter")},
+                        }
+                    ),
+                    "dead letters",
+                ),
+                "400": _BAD,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/dlq/requeue": {
+        "post": {
+            "operationId": "requeueDeadLetters",
+            "summary": "Send dead letters back to the topic they came from",
+            "tags": ["operations"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {
+                        "schema": _obj(
+                            {
+                                "refs": {
+                                    "type": "array",
+                                    "items": {**_STR, "description": "partition:offset"},
+                                    "minItems": 1,
+                                    "maxItems": 1000,
+                                }
+                            },
+                            additionalProperties=False,
+                        )
+                    }
+                },
+            },
+            "responses": {
+                "202": _json(
+                    _obj({"requeued": _INT, "to": _STR_MAP}), "sent back to their source topics"
+                ),
+                "400": _BAD,
+                **_BODY_ERRORS,
+                "404": _error("no dead letter with one of the refs"),
+                "422": _error("a dead letter that does not say where it came from"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
 }
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.by import By
 from test_runtime_support import Runtime, runtime_with_api, unique_id
+
+from linkflow.codec import encode_command
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -167,3 +171,44 @@ def test_cancel_from_the_ui(ui_runtime: tuple[Runtime, str], browser: Any) -> No
 
     browser.get(f"{api}/ui/#/e/no-such-execution")
     _until(browser, "#error", "no execution")
+
+
+def test_dead_letters_are_listed_and_requeued_from_the_ui(
+    ui_runtime: tuple[Runtime, str], browser: Any
+) -> None:
+    """A signal for an execution that never started is dead-lettered; the DLQ page shows
+    it with its reason, and Requeue sends it back, where (still never started) it is
+    dead-lettered once more."""
+    rt, api = ui_runtime
+    never = unique_id("never-started")
+    rt.client._producer.produce(
+        rt.prefix + "linkflow.commands",
+        key=never.encode(),
+        value=encode_command(
+            {
+                "input_type": "SignalWorkflow",
+                "execution_id": never,
+                "sent_at_ms": 0,
+                "request_id": "ui-dlq",
+                "signal_name": "go",
+                "payload": None,
+            }
+        ),
+    )
+    rt.client._producer.flush(10)
+    browser.get(f"{api}/ui/#/dlq?reason=unknown_execution")
+    deadline = time.monotonic() + WAIT
+    while never not in browser.find_element(By.ID, "dead-letters").text:  # not live: reload
+        assert time.monotonic() < deadline, "the dead letter never showed"
+        browser.refresh()
+        _until(browser, "#dead-letters tbody tr")
+    row = _until(browser, "#dead-letters tr[data-reason]", never)
+    assert "unknown_execution" in row.text and "never started" in row.text
+    _shot(browser, "4-dead-letters")
+    row.find_element(By.CSS_SELECTOR, "button.requeue").click()
+    _until(browser, "#message", "requeued 1 to " + rt.prefix + "linkflow.commands")
+    deadline = time.monotonic() + WAIT
+    while sum(never in r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr[data-ref]")) < 2:
+        assert time.monotonic() < deadline, "the requeued record was not dead-lettered again"
+        browser.refresh()
+        _until(browser, "#dead-letters tbody tr")

@@ -1,6 +1,7 @@
 // LinkFlow's web UI: plain ES modules on the query API, no build step.
-// Views: #/ (executions, filtered, refreshed live) and #/e/<execution id> (graph coloured by
-// node state, nodes with attempts, history timeline, input/output, signal/cancel/terminate).
+// Views: #/ (executions, filtered, refreshed live), #/e/<execution id> (graph coloured by
+// node state, nodes with attempts, history timeline, input/output, signal/cancel/terminate)
+// and #/dlq (dead letters with their reasons, requeue).
 
 const REFRESH_MS = 1500;
 const NODE_FILL = {
@@ -287,12 +288,65 @@ async function executionView(view, executionId) {
   await refresh();
 }
 
+// -- dead letters ---------------------------------------------------------------------------
+
+async function dlqView(view, params) {
+  const reason = el("input", { id: "filter-reason", placeholder: "reason", value: params.get("reason") || "" });
+  const message = el("span", { id: "message", class: "muted" });
+  const body = el("tbody");
+  const total = el("span", { class: "muted" });
+  reason.addEventListener("change", () => {
+    location.hash = reason.value ? `#/dlq?reason=${encodeURIComponent(reason.value)}` : "#/dlq";
+  });
+  view.replaceChildren(
+    el("h1", {}, "Dead letters"),
+    el("p", { class: "muted" }, "Records of linkflow.dlq that could not be processed, newest first. Requeue sends one back to its source topic once the cause is fixed."),
+    el("div", { class: "filters" }, reason, total, message),
+    el("table", { id: "dead-letters" },
+      el("thead", {}, el("tr", {}, ...["Ref", "Failed at", "Reason", "Source", "Key", "Detail", ""].map((h) => el("th", {}, h)))),
+      body),
+  );
+  const load = async () => {
+    const query = new URLSearchParams({ limit: "200" });
+    if (params.get("reason")) query.set("reason", params.get("reason"));
+    const page = await api(`/v1/dlq?${query}`);
+    total.textContent = `${page.total} in all`;
+    body.replaceChildren(...page.dead_letters.map((d) => {
+      const requeue = async () => {
+        message.textContent = `requeueing ${d.ref}…`;
+        try {
+          const answer = await api("/v1/dlq/requeue", { method: "POST", body: JSON.stringify({ refs: [d.ref] }) });
+          message.textContent = `requeued ${answer.requeued} to ${answer.to[d.ref]}`;
+          await load();
+        } catch (error) {
+          message.textContent = `requeue failed: ${error.message}`;
+        }
+      };
+      return el("tr", { "data-ref": d.ref, "data-reason": d.reason },
+        el("td", {}, d.ref), el("td", {}, d.failed_at_ms ? new Date(d.failed_at_ms).toLocaleString() : ""),
+        el("td", {}, el("span", { class: "badge status-failed" }, d.reason)),
+        el("td", {}, `${d.source.topic}[${d.source.partition}]@${d.source.offset}`),
+        el("td", { class: "json" }, d.key || ""), el("td", { class: "json" }, d.detail || d.error_type || ""),
+        el("td", {}, el("button", { class: "requeue", onclick: requeue }, "Requeue")));
+    }));
+    if (!page.dead_letters.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no dead letters")));
+    live(`updated ${new Date().toLocaleTimeString()}`);
+  };
+  try {
+    await load();
+  } catch (error) {
+    message.textContent = error.message;
+  }
+}
+
 function route() {
   clearTimeout(timer);
   const view = document.getElementById("view");
   const hash = location.hash || "#/";
   if (hash.startsWith("#/e/")) {
     executionView(view, decodeURIComponent(hash.slice(4)));
+  } else if (hash.startsWith("#/dlq")) {
+    dlqView(view, new URLSearchParams(hash.split("?")[1] || ""));
   } else {
     listView(view, new URLSearchParams(hash.split("?")[1] || ""));
   }
