@@ -109,3 +109,8 @@ def test_up_ps_kill_down_up(env: dict[str, str], kafka_bootstrap: str) -> None:
         assert client.wait(client.start(wf, {}), timeout=120).status == "completed"
     table = _cli(env, "ps")
     assert table.returncode == 0 and "LAG" in table.stdout, table.stdout
+    # `dev down` stops the supervisor first (else it would restart what is stopped under
+    # it); with external Kafka and PostgreSQL that is all it stops.
+    supervisor = json.loads(_cli(env, "ps", "--json").stdout)["supervisor_pid"]
+    assert _cli(env, "dev", "down").returncode == 0
+    assert not alive_as(supervisor, "linkflow") and _cli(env, "ps").returncode == 1
