@@ -51,6 +51,29 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "where the CLI finds the query API (also `--api`)",
     ),
     EnvVar(
+        "LINKFLOW_TOKEN",
+        "unset",
+        "bearer token the CLI sends to the API (needed when the API requires one)",
+    ),
+    EnvVar(
+        "LINKFLOW_API_TOKENS_FILE",
+        "unset",
+        "YAML/JSON list of {token, role, name, workspace} the API accepts (roles: viewer, "
+        "operator, admin); with this or LINKFLOW_API_JWT_SECRET set, every call but "
+        "/healthz, /readyz, /openapi.json and /ui needs a token",
+    ),
+    EnvVar(
+        "LINKFLOW_API_JWT_SECRET",
+        "unset",
+        "shared key (32+ characters) of HS256 JWTs the API accepts; claims: role, sub, "
+        "workspace, exp",
+    ),
+    EnvVar(
+        "LINKFLOW_API_METRICS_AUTH",
+        "unset",
+        "1: /metrics needs a token too (any role)",
+    ),
+    EnvVar(
         "LINKFLOW_TOPIC_PROFILE",
         "the spec file's default (dev)",
         "topic profile `linkflow topics apply` uses",

@@ -12,7 +12,17 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow import transport
-from linkflow.api import control, dead_letters, executions, health, openapi, sse, ui, workflows
+from linkflow.api import (
+    auth,
+    control,
+    dead_letters,
+    executions,
+    health,
+    openapi,
+    sse,
+    ui,
+    workflows,
+)
 from linkflow.api.bodies import MAX_BODY_BYTES
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.context import CONTEXT, ApiConfig, ApiContext
@@ -25,46 +35,79 @@ log = logging.getLogger(__name__)
 POOL_RECONNECT_SECONDS = 2.0
 
 Handler = Callable[[web.Request], Any]
-ROUTES: tuple[tuple[str, str, Handler], ...] = (
-    ("GET", "/healthz", health.healthz),
-    ("GET", "/readyz", health.readyz),
-    ("GET", "/metrics", metrics_handler),
-    ("POST", "/v1/workflows", workflows.register_workflow),
-    ("GET", "/v1/workflows", workflows.list_workflows),
-    ("GET", "/v1/workflows/{workflow_id}", workflows.get_workflow),
-    ("POST", "/v1/executions", control.start_execution),
-    ("GET", "/v1/executions", executions.list_executions),
-    ("GET", "/v1/executions/{execution_id}", executions.get_execution),
-    ("GET", "/v1/executions/{execution_id}/history", executions.get_history),
-    ("GET", "/v1/executions/{execution_id}/events", sse.stream_events),
-    ("POST", "/v1/executions/{execution_id}/signal", control.signal_execution),
-    ("POST", "/v1/executions/{execution_id}/cancel", control.cancel_execution),
-    ("POST", "/v1/executions/{execution_id}/terminate", control.terminate_execution),
-    ("GET", "/v1/dlq", dead_letters.list_dead_letters),
-    ("POST", "/v1/dlq/requeue", dead_letters.requeue_dead_letters),
-)
 
 
 async def _openapi(_request: web.Request) -> web.Response:
     return json_response(openapi.document())
 
 
+# Every route with the permission it needs (linkflow.api.auth): one declaration for the
+# router and for authorization.
+ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
+    ("GET", "/healthz", health.healthz, auth.OPEN),
+    ("GET", "/readyz", health.readyz, auth.OPEN),
+    ("GET", "/metrics", metrics_handler, auth.METRICS),
+    ("POST", "/v1/workflows", workflows.register_workflow, auth.REGISTER),
+    ("GET", "/v1/workflows", workflows.list_workflows, auth.READ),
+    ("GET", "/v1/workflows/{workflow_id}", workflows.get_workflow, auth.READ),
+    ("POST", "/v1/executions", control.start_execution, auth.START),
+    ("GET", "/v1/executions", executions.list_executions, auth.READ),
+    ("GET", "/v1/executions/{execution_id}", executions.get_execution, auth.READ),
+    ("GET", "/v1/executions/{execution_id}/history", executions.get_history, auth.READ),
+    ("GET", "/v1/executions/{execution_id}/events", sse.stream_events, auth.READ),
+    ("POST", "/v1/executions/{execution_id}/signal", control.signal_execution, auth.SIGNAL),
+    ("POST", "/v1/executions/{execution_id}/cancel", control.cancel_execution, auth.CANCEL),
+    (
+        "POST",
+        "/v1/executions/{execution_id}/terminate",
+        control.terminate_execution,
+        auth.TERMINATE,
+    ),
+    ("GET", "/v1/dlq", dead_letters.list_dead_letters, auth.READ),
+    ("POST", "/v1/dlq/requeue", dead_letters.requeue_dead_letters, auth.REQUEUE),
+    ("GET", "/openapi.json", _openapi, auth.OPEN),
+    *((method, path, handler, auth.OPEN) for method, path, handler in ui.ROUTES),
+)
+PERMISSIONS = {(method, path): permission for method, path, _, permission in ROUTES}
+
+
 def create_app(config: ApiConfig) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware(config)],
         client_max_size=MAX_BODY_BYTES,
         # aiohttp answers a request line or header past 8 KiB itself, in plain text; let
         # such requests reach the handlers, which refuse an over-long id with a JSON problem.
         handler_args={"max_line_size": MAX_BODY_BYTES, "max_field_size": MAX_BODY_BYTES},
     )
-    for method, path, handler in ROUTES:
+    for method, path, handler, _permission in ROUTES:
         # No implicit HEAD routes: the router must list exactly what the document does.
         app.router.add_route(method, path, handler)
-    app.router.add_route("GET", "/openapi.json", _openapi)
-    ui.add_routes(app)
     app.cleanup_ctx.append(_resources(config))
     app.on_shutdown.append(_stop_streams)
     return app
+
+
+def auth_middleware(config: ApiConfig) -> Any:
+    """Refuses a request its bearer token does not allow (401/403, JSON) before its handler
+    runs; with no authenticator configured, lets everything through."""
+    authenticator = config.auth
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if authenticator is None:
+            return await handler(request)
+        resource = request.match_info.route.resource
+        key = (request.method, resource.canonical if resource is not None else "")
+        permission = PERMISSIONS.get(key)
+        if permission is None:  # no such route: the handler answers 404/405
+            return await handler(request)
+        verdict = authenticator.check(request.headers.get("Authorization"), permission)
+        if isinstance(verdict, auth.Denied):
+            headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else {}
+            return json_response(auth.problem_body(verdict), status=verdict.status, headers=headers)
+        return await handler(request)
+
+    return check
 
 
 def _resources(config: ApiConfig) -> Callable[[web.Application], Any]:

@@ -12,6 +12,7 @@ from aiohttp import web
 from psycopg_pool import AsyncConnectionPool
 
 from linkflow import settings
+from linkflow.api.auth import Authenticator
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.publisher import Publisher
 
@@ -40,12 +41,16 @@ class ApiConfig:
     identity: str = "linkflow-api"
     # Prefix of every topic name, as given to `topics apply` and the processors.
     topic_prefix: str = ""
+    # Who may call what (None: everyone may call everything).
+    auth: Authenticator | None = None
     follow_definitions: bool = True
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> ApiConfig:
         overrides.setdefault("database_url", settings.database_url())
         overrides.setdefault("kafka_bootstrap", settings.kafka_bootstrap())
+        if "auth" not in overrides:
+            overrides["auth"] = Authenticator.from_environment()
         return cls(**overrides)
 
 

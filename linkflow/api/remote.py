@@ -14,6 +14,7 @@ from typing import Any
 
 ENV_API_URL = "LINKFLOW_API_URL"
 ENV_API_PORT = "LINKFLOW_API_PORT"
+ENV_TOKEN = "LINKFLOW_TOKEN"
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 SSE_READ_TIMEOUT = 60.0
 
@@ -52,9 +53,13 @@ class SseMessage:
 
 
 class RemoteApi:
-    def __init__(self, base_url: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str | None = None, timeout: float = 30.0, token: str | None = None
+    ) -> None:
         self.base_url = (base_url or default_api_url()).rstrip("/")
         self.timeout = timeout
+        # Sent as a bearer token when the API requires one (linkflow.api.auth).
+        self.token = token if token is not None else os.environ.get(ENV_TOKEN) or None
 
     def url(self, path: str, query: Mapping[str, QueryValue] | None = None) -> str:
         pairs: list[tuple[str, str]] = []
@@ -81,6 +86,8 @@ class RemoteApi:
         request = urllib.request.Request(
             self.url(path, query), data=data, method=method, headers=dict(headers or {})
         )
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:

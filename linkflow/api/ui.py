@@ -38,7 +38,8 @@ async def asset(request: web.Request) -> web.Response:
     )
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_route("GET", "/ui", redirect)
-    app.router.add_route("GET", "/ui/", index)
-    app.router.add_route("GET", "/ui/{name}", asset)
+ROUTES = (
+    ("GET", "/ui", redirect),
+    ("GET", "/ui/", index),
+    ("GET", "/ui/{name}", asset),
+)

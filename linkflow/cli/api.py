@@ -46,7 +46,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from linkflow.api import ApiConfig, create_app
+    from linkflow.api import ApiConfig, auth, create_app
+    from linkflow.api.auth import AuthConfigError
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -63,9 +64,15 @@ def _serve(args: argparse.Namespace) -> int:
                 if v
             }
         )
-    except settings.NotConfigured as exc:
+    except (settings.NotConfigured, AuthConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if config.auth is None:
+        logging.getLogger("linkflow.api").warning(
+            "no %s or %s: the API answers anyone who can reach it",
+            auth.ENV_TOKENS_FILE,
+            auth.ENV_JWT_SECRET,
+        )
     if not args.no_migrate:
         _migrate(config.database_url)
     # run_app handles SIGINT/SIGTERM: it stops accepting, ends SSE streams, closes clients.

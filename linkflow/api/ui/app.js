@@ -32,11 +32,13 @@ function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
+const TOKEN_KEY = "linkflow.token";
+
 async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: options.body ? { "Content-Type": "application/json" } : {},
-  });
+  const headers = options.body ? { "Content-Type": "application/json" } : {};
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { ...options, headers });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     const message = body && body.error ? `${body.error.message} (${body.error.code})` : response.statusText;
@@ -351,6 +353,15 @@ function route() {
     listView(view, new URLSearchParams(hash.split("?")[1] || ""));
   }
 }
+
+document.getElementById("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const field = document.getElementById("token");
+  if (field.value) localStorage.setItem(TOKEN_KEY, field.value);
+  else localStorage.removeItem(TOKEN_KEY);
+  field.value = "";
+  route();
+});
 
 window.addEventListener("hashchange", route);
 route();

@@ -1,0 +1,168 @@
+"""Who may call the API: bearer tokens, each carrying a role (and a workspace, kept for the
+workspaces to come).
+
+Two sources, either or both:
+- static tokens from a YAML or JSON file (`LINKFLOW_API_TOKENS_FILE`): a list of
+  `{token, role, name, workspace}`;
+- JWTs signed with a shared key (HS256, `LINKFLOW_API_JWT_SECRET`) whose claims carry `role`
+  (and `sub`, `workspace`); `exp` and `nbf` are checked when present.
+
+With neither configured the API is open (a warning is logged at start): what the local
+stack does unless told otherwise. Roles, from least to most:
+
+- `viewer`: every read (executions, history, workflows, dead letters, live events);
+- `operator`: also start, signal and cancel executions;
+- `admin`: also terminate, register workflows and requeue dead letters.
+
+`/healthz`, `/readyz`, `/openapi.json` and the UI's files are always open (the UI asks for a
+token and sends it with its calls); `/metrics` is open unless `LINKFLOW_API_METRICS_AUTH=1`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import yaml
+
+ENV_TOKENS_FILE = "LINKFLOW_API_TOKENS_FILE"
+ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
+ENV_METRICS_AUTH = "LINKFLOW_API_METRICS_AUTH"
+
+# What each role may do; a route names the permission it needs (linkflow.api.app.ROUTES).
+READ, START, SIGNAL, CANCEL, TERMINATE, REGISTER, REQUEUE, METRICS, OPEN = (
+    "read",
+    "start",
+    "signal",
+    "cancel",
+    "terminate",
+    "register",
+    "requeue",
+    "metrics",
+    "open",
+)
+ROLES: dict[str, frozenset[str]] = {
+    "viewer": frozenset({READ, METRICS}),
+    "operator": frozenset({READ, METRICS, START, SIGNAL, CANCEL}),
+    "admin": frozenset({READ, METRICS, START, SIGNAL, CANCEL, TERMINATE, REGISTER, REQUEUE}),
+}
+
+
+class AuthConfigError(ValueError):
+    """The tokens file or the JWT settings cannot be used (refused at start)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    name: str
+    role: str
+    workspace: str | None = None
+
+    def may(self, permission: str) -> bool:
+        return permission in ROLES[self.role]
+
+
+@dataclass(frozen=True, slots=True)
+class Denied:
+    status: int  # 401: no or bad credentials; 403: not allowed
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    tokens: tuple[tuple[str, Principal], ...] = ()
+    jwt_secret: str | None = None
+    metrics_open: bool = True
+
+    @classmethod
+    def from_environment(cls) -> Authenticator | None:
+        """From LINKFLOW_API_TOKENS_FILE / LINKFLOW_API_JWT_SECRET; None when neither is set."""
+        path = os.environ.get(ENV_TOKENS_FILE)
+        secret = os.environ.get(ENV_JWT_SECRET) or None
+        if not path and not secret:
+            return None
+        tokens = load_tokens(Path(path)) if path else ()
+        if secret is not None and len(secret) < 32:
+            raise AuthConfigError(f"{ENV_JWT_SECRET} must be at least 32 characters")
+        return cls(tokens, secret, os.environ.get(ENV_METRICS_AUTH) != "1")
+
+    def check(self, authorization: str | None, permission: str) -> Principal | Denied | None:
+        """The caller (None for an open route), or why it is refused."""
+        if permission == OPEN or (permission == METRICS and self.metrics_open):
+            return None
+        if not authorization:
+            return Denied(401, "unauthenticated", "this API needs a bearer token")
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            return Denied(401, "unauthenticated", "expected 'Authorization: Bearer <token>'")
+        principal = self._static(credential) or self._jwt(credential)
+        if isinstance(principal, Denied):
+            return principal
+        if principal is None:
+            return Denied(401, "unauthenticated", "unknown or invalid token")
+        if not principal.may(permission):
+            return Denied(
+                403,
+                "forbidden",
+                f"role {principal.role!r} may not {permission} (as {principal.name})",
+            )
+        return principal
+
+    def _static(self, credential: str) -> Principal | None:
+        found = None
+        for token, principal in self.tokens:  # every one compared: no early exit to time
+            if hmac.compare_digest(token.encode(), credential.encode()):
+                found = principal
+        return found
+
+    def _jwt(self, credential: str) -> Principal | Denied | None:
+        if self.jwt_secret is None or credential.count(".") != 2:
+            return None
+        try:
+            claims = jwt.decode(
+                credential, self.jwt_secret, algorithms=["HS256"], options={"require": ["role"]}
+            )
+        except jwt.ExpiredSignatureError:
+            return Denied(401, "unauthenticated", "the token has expired")
+        except jwt.InvalidTokenError as exc:
+            return Denied(401, "unauthenticated", f"invalid token: {exc}")
+        role = claims.get("role")
+        if role not in ROLES:
+            return Denied(403, "forbidden", f"unknown role {role!r} in the token")
+        return Principal(str(claims.get("sub") or "jwt"), role, _opt_str(claims.get("workspace")))
+
+
+def load_tokens(path: Path) -> tuple[tuple[str, Principal], ...]:
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AuthConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, list):
+        raise AuthConfigError(f"{path}: expected a list of {{token, role, name, workspace}}")
+    tokens = []
+    for index, item in enumerate(data):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            raise AuthConfigError(f"{where}: expected a mapping")
+        token, role = item.get("token"), item.get("role")
+        if not isinstance(token, str) or len(token) < 16:
+            raise AuthConfigError(f"{where}: token must be a string of at least 16 characters")
+        if role not in ROLES:
+            raise AuthConfigError(f"{where}: role must be one of {sorted(ROLES)}, not {role!r}")
+        name = str(item.get("name") or f"token {index}")
+        tokens.append((token, Principal(name, role, _opt_str(item.get("workspace")))))
+    return tuple(tokens)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def problem_body(denied: Denied) -> dict[str, Any]:
+    return {"error": {"code": denied.code, "message": denied.message}}
