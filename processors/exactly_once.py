@@ -56,6 +56,7 @@ TRANSACTION_RETRY_BACKOFF_MS = 5
 SEND_OFFSETS_TIMEOUT = 15.0  # librdkafka's own bound for the call
 SEND_OFFSETS_MARGIN = 5.0  # then ours, as it may not keep its own (see _send_offsets)
 GUARD_SECONDS = 120.0  # how long send_offsets stays guarded after trouble
+KAFKA_AWAY_PAUSE = 1.0  # before deciding again a batch that needed an unreachable Kafka
 INSTANCE_FILE = "transactional-id"
 
 
@@ -315,7 +316,21 @@ class TransactionalLoop:
 
     def _process(self, processor: BatchProcessor, batch: Sequence[Message]) -> None:
         started = time.perf_counter()
-        output = processor.handle(batch, self.stores)
+        try:
+            output = processor.handle(batch, self.stores)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.fatal():
+                raise
+            # Deciding needed Kafka (the history processor reads the definitions feed for
+            # a start of a workflow it does not know yet) and Kafka is away. Deciding
+            # without it could fail an execution for good; crashing stops the partitions.
+            # Nothing was written: read the batch again once Kafka answers.
+            log.warning("deciding the batch needed Kafka (%s): reading it again", error)
+            processor.aborted()
+            self._rewind(batch)
+            time.sleep(KAFKA_AWAY_PAUSE)  # a pause, not a busy loop, while it is away
+            return
         crash_point(f"{self.config.name}.before_begin")
         try:
             self._transact(batch, output)

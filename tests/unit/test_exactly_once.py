@@ -7,9 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from confluent_kafka import Message
+import pytest
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from processors.exactly_once import first_offsets, next_offsets, transactional_id
+from processors import exactly_once
+from processors.exactly_once import (
+    LoopConfig,
+    TransactionalLoop,
+    first_offsets,
+    next_offsets,
+    transactional_id,
+)
 from processors.state_store import OFFSET_KEY, PartitionStore, PartitionStores
 from processors.timers import _BatchView
 
@@ -76,3 +84,57 @@ def test_a_batch_view_reads_its_own_writes_over_the_store(tmp_path: Path) -> Non
     assert store.get(b"\x01e1\x00t1") == b"k1"  # the store changes only when committed
     assert view.writes == {b"\x01e1\x00t1": None, b"\x01e1\x00t3": b"k4"}
     stores.close()
+
+
+class _Deciding:
+    """A processor whose deciding needs Kafka, which is away (or worse)."""
+
+    def __init__(self, error: KafkaError) -> None:
+        self.error = error
+        self.aborted_batches = 0
+
+    def handle(self, _batch: Any, _stores: Any) -> Any:
+        raise KafkaException(self.error)
+
+    def aborted(self) -> None:
+        self.aborted_batches += 1
+
+
+class _Seeks:
+    def __init__(self) -> None:
+        self.seeks: list[TopicPartition] = []
+
+    def seek(self, tp: TopicPartition) -> None:
+        self.seeks.append(tp)
+
+
+def test_a_batch_that_needed_an_unreachable_kafka_is_read_again_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the broker-restart chaos scenario: the history processor died when its
+    definitions feed could not reach the broker while it decided a start."""
+    monkeypatch.setattr(exactly_once, "KAFKA_AWAY_PAUSE", 0.0)
+    config = LoopConfig(
+        app_id="app",
+        bootstrap="127.0.0.1:1",  # nothing is ever sent
+        state_dir=tmp_path,
+        changelog_topic="app-state-changelog",
+        dlq_topic="dlq",
+        max_batch=10,
+        batch_within=0.0,
+        session_timeout=10.0,
+        transaction_timeout=10.0,
+        name="test",
+    )
+    loop = TransactionalLoop(config, ["c"])
+    seeks = _Seeks()
+    loop.consumer = cast(Any, seeks)
+    processor = _Deciding(KafkaError(KafkaError._ALL_BROKERS_DOWN, "all brokers down"))
+    loop._process(cast(Any, processor), batch(("c", 0, 7), ("c", 0, 8), ("c", 3, 2)))
+    assert processor.aborted_batches == 1
+    assert positions(seeks.seeks) == {("c", 0, 7), ("c", 3, 2)}
+
+    fatal = _Deciding(KafkaError(KafkaError._FENCED, "fenced", fatal=True))
+    with pytest.raises(KafkaException):
+        loop._process(cast(Any, fatal), batch(("c", 0, 9)))
+    loop.stores.close()
