@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_definition
@@ -21,6 +21,9 @@ from linkflow.model import Catalog, DefinitionError
 from linkflow.worker.registry import installed_node_types
 
 log = logging.getLogger(__name__)
+
+PROBE_RETRY_PAUSE = 0.5  # between two questions for the topic's end, while the broker is away
+PROBE_MIN_TIMEOUT = 0.1
 
 
 class DefinitionsFeed:
@@ -77,6 +80,23 @@ class DefinitionsFeed:
         finally:
             self._consumer.close()
 
+    def _end_of(self, probe: Consumer, partition: int, deadline: float) -> int:
+        while True:
+            try:
+                _, high = probe.get_watermark_offsets(
+                    TopicPartition(self.topic, partition),
+                    timeout=max(PROBE_MIN_TIMEOUT, deadline - time.monotonic()),
+                )
+                return int(high)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal() or time.monotonic() + PROBE_RETRY_PAUSE >= deadline:
+                    raise
+                log.warning(
+                    "definitions feed: asking for the end of %s again: %s", self.topic, error
+                )
+                time.sleep(PROBE_RETRY_PAUSE)
+
     def _load(self, key: bytes | None, value: bytes | None) -> None:
         name = (key or b"").decode(errors="replace")
         if value is None:
@@ -91,8 +111,12 @@ class DefinitionsFeed:
             self.rejected.append((name, str(exc)))
 
     def wait_caught_up(self, timeout: float = 10.0) -> bool:
-        """Block until everything on the topic right now has been loaded."""
+        """Block until everything on the topic right now has been loaded; False if that
+        takes longer than `timeout`. The topic's end is asked again while the broker answers
+        with a retriable error (a broker just restarted has no partition leader for a
+        moment); a KafkaException when that lasts the whole timeout, or is fatal."""
         assert self._consumer is not None
+        deadline = time.monotonic() + timeout
         ends: dict[int, int] = {}
         probe = Consumer(
             {
@@ -102,13 +126,9 @@ class DefinitionsFeed:
         )
         try:
             for partition in self._partitions:
-                _, high = probe.get_watermark_offsets(
-                    TopicPartition(self.topic, partition), timeout=timeout
-                )
-                ends[partition] = high
+                ends[partition] = self._end_of(probe, partition, deadline)
         finally:
             probe.close()
-        deadline = time.monotonic() + timeout
         with self._progress:
             while any(self._positions.get(p, 0) < end for p, end in ends.items()):
                 left = deadline - time.monotonic()

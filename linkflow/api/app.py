@@ -63,6 +63,7 @@ ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
         control.terminate_execution,
         auth.TERMINATE,
     ),
+    ("GET", "/v1/whoami", health.whoami, auth.READ),
     ("GET", "/v1/dlq", dead_letters.list_dead_letters, auth.READ),
     ("POST", "/v1/dlq/requeue", dead_letters.requeue_dead_letters, auth.REQUEUE),
     ("GET", "/openapi.json", _openapi, auth.OPEN),
@@ -105,6 +106,8 @@ def auth_middleware(config: ApiConfig) -> Any:
         if isinstance(verdict, auth.Denied):
             headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else {}
             return json_response(auth.problem_body(verdict), status=verdict.status, headers=headers)
+        if verdict is not None:
+            request[auth.PRINCIPAL] = verdict
         return await handler(request)
 
     return check

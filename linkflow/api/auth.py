@@ -28,6 +28,7 @@ from typing import Any
 
 import jwt
 import yaml
+from aiohttp import web
 
 ENV_TOKENS_FILE = "LINKFLOW_API_TOKENS_FILE"
 ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
@@ -166,3 +167,28 @@ def _opt_str(value: Any) -> str | None:
 
 def problem_body(denied: Denied) -> dict[str, Any]:
     return {"error": {"code": denied.code, "message": denied.message}}
+
+
+# Where the middleware leaves the caller on the request (None: an open route or no auth).
+PRINCIPAL = web.RequestKey("linkflow_principal", Principal)
+EVERYTHING = frozenset().union(*ROLES.values())
+
+
+def whoami_body(principal: Principal | None) -> dict[str, Any]:
+    """What `GET /v1/whoami` answers: the caller and what it may do (everything, with no
+    authentication configured)."""
+    if principal is None:
+        return {
+            "authenticated": False,
+            "name": None,
+            "role": None,
+            "workspace": None,
+            "permissions": sorted(EVERYTHING),
+        }
+    return {
+        "authenticated": True,
+        "name": principal.name,
+        "role": principal.role,
+        "workspace": principal.workspace,
+        "permissions": sorted(ROLES[principal.role]),
+    }

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from linkflow import transport
+from linkflow.api import auth
 from linkflow.api.context import ApiContext, context, topic
 from linkflow.api.errors import json_response
 
@@ -21,6 +22,11 @@ REQUIRED_TOPICS = (transport.COMMANDS, transport.DEFINITIONS)
 
 async def healthz(_request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The caller's name, role and permissions (the UI shows only the buttons they allow)."""
+    return json_response(auth.whoami_body(request.get(auth.PRINCIPAL)))
 
 
 async def _check_postgres(ctx: ApiContext, timeout: float) -> dict[str, Any]:

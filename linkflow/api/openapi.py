@@ -387,6 +387,28 @@ PATHS: dict[str, Schema] = {
             "responses": {"200": _json(_ref("Health"), "alive")},
         }
     },
+    "/v1/whoami": {
+        "get": {
+            "operationId": "whoami",
+            "summary": "The caller's name, role, workspace and permissions (all permissions "
+            "and authenticated false when the API has no tokens configured)",
+            "tags": ["operations"],
+            "responses": {
+                "200": _json(
+                    _obj(
+                        {
+                            "authenticated": _BOOL,
+                            "name": _nullable(_STR),
+                            "role": _nullable(_STR),
+                            "workspace": _nullable(_STR),
+                            "permissions": {"type": "array", "items": _STR},
+                        }
+                    ),
+                    "the caller",
+                )
+            },
+        }
+    },
     "/readyz": {
         "get": {
             "operationId": "readyz",

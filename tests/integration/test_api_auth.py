@@ -133,6 +133,17 @@ async def test_each_role_gets_what_it_may_and_403_for_the_rest(client: Client) -
                 assert repr(role) in message and f"{role} test" in message
 
 
+async def test_whoami_says_who_and_what(client: Client) -> None:
+    for role in ("viewer", "operator", "admin"):
+        response = await client.get("/v1/whoami", headers=_as(role))
+        me = await response.json()
+        assert (me["authenticated"], me["role"], me["name"]) == (True, role, f"{role} test")
+        assert me["workspace"] == "ws-1"
+        assert ("terminate" in me["permissions"]) == (role == "admin")
+        assert ("signal" in me["permissions"]) == (role != "viewer")
+    await _problem(await client.get("/v1/whoami"), 401, "unauthenticated")
+
+
 async def test_jwts_signed_with_the_shared_key(client: Client) -> None:
     now = int(time.time())
     good = _jwt({"sub": "ci-bot", "role": "viewer", "workspace": "ws-1", "exp": now + 60})

@@ -191,7 +191,9 @@ class Runtime:
             ],
         )
 
-    def start_api(self, database_url: str, port: int, name: str = "api") -> Process:
+    def start_api(
+        self, database_url: str, port: int, name: str = "api", env: dict[str, str] | None = None
+    ) -> Process:
         """The HTTP API on `port`, on this runtime's topics."""
         return self._add(
             name,
@@ -210,6 +212,7 @@ class Runtime:
                 "--topic-prefix",
                 self.prefix,
             ],
+            env,
         )
 
     def start_with_sink(self, database_url: str) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
-from test_runtime_support import Runtime, runtime_with_api, unique_id
+from test_runtime_support import Runtime, free_port, http_get, runtime_with_api, unique_id
+from test_timers_support import wait_until
 
 from linkflow.codec import encode_command
 
@@ -212,3 +213,49 @@ def test_dead_letters_are_listed_and_requeued_from_the_ui(
         assert time.monotonic() < deadline, "the requeued record was not dead-lettered again"
         browser.refresh()
         _until(browser, "#dead-letters tbody tr")
+
+
+def test_the_buttons_follow_the_role_of_the_token(
+    ui_runtime: tuple[Runtime, str], browser: Any, tmp_path: Path, database_url: str
+) -> None:
+    """A second API on the same runtime, with tokens: a viewer's page has every command
+    button disabled and says why; an operator may signal and cancel, not terminate."""
+    rt, _ = ui_runtime
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(
+        "- {token: viewer-token-for-the-ui, role: viewer, name: dashboards}\n"
+        "- {token: operator-token-for-the-ui, role: operator, name: support}\n"
+    )
+    port = free_port()
+    rt.start_api(database_url, port, "api-auth", env={"LINKFLOW_API_TOKENS_FILE": str(tokens)})
+    api = f"http://127.0.0.1:{port}"
+    wait_until(lambda: http_get(f"{api}/healthz")[0] == 200, WAIT, "the second API")
+    wf = unique_id("ui-roles")
+    rt.register(approval_flow(wf))
+    execution_id = rt.client.start(wf, {"order": "C-3"})
+    rt.wait_for_event(execution_id, "MarkerRecorded")
+
+    def use(token: str) -> None:
+        browser.get(f"{api}/ui/#/e/{execution_id}")
+        browser.find_element(By.ID, "token").send_keys(token)
+        browser.find_element(By.ID, "save-token").click()
+        _until(browser, 'g[data-node="approve"][data-status="running"]')
+
+    use("viewer-token-for-the-ui")
+    _until(browser, "#who", "dashboards (viewer)")
+    for button in ("send-signal", "cancel", "terminate"):
+        element = browser.find_element(By.ID, button)
+        assert element.get_attribute("disabled") is not None, button
+        assert "may not" in (element.get_attribute("title") or ""), button
+    _shot(browser, "5-viewer")
+
+    use("operator-token-for-the-ui")
+    _until(browser, "#who", "support (operator)")
+    assert browser.find_element(By.ID, "send-signal").get_attribute("disabled") is None
+    assert browser.find_element(By.ID, "cancel").get_attribute("disabled") is None
+    assert browser.find_element(By.ID, "terminate").get_attribute("disabled") is not None
+    browser.find_element(By.ID, "signal-name").send_keys("approve")
+    browser.find_element(By.ID, "signal-payload").send_keys('{"approved": true}')
+    browser.find_element(By.ID, "send-signal").click()
+    _until(browser, "h1 .badge", "completed")
+    browser.execute_script("localStorage.clear()")

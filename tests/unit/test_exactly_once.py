@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from processors import exactly_once
+from processors import definitions, exactly_once
 from processors.exactly_once import (
     LoopConfig,
     TransactionalLoop,
@@ -138,3 +138,36 @@ def test_a_batch_that_needed_an_unreachable_kafka_is_read_again_not_fatal(
     with pytest.raises(KafkaException):
         loop._process(cast(Any, fatal), batch(("c", 0, 9)))
     loop.stores.close()
+
+
+class _FlakyProbe:
+    """A consumer whose broker has no partition leader for its first two answers."""
+
+    def __init__(self, _config: Any) -> None:
+        self.calls = 0
+
+    def get_watermark_offsets(self, _tp: TopicPartition, timeout: float) -> tuple[int, int]:
+        self.calls += 1
+        if self.calls <= 2:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION, "no leader"))
+        return 0, 0
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_definitions_feed_asks_for_the_end_again_while_the_broker_has_no_leader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the dev down/up chaos scenario: a history processor started right after the
+    broker came back died on NOT_LEADER_FOR_PARTITION while it read the definitions."""
+    monkeypatch.setattr(definitions, "Consumer", _FlakyProbe)
+    monkeypatch.setattr(definitions, "PROBE_RETRY_PAUSE", 0.0)
+    feed = definitions.DefinitionsFeed("127.0.0.1:1")
+    feed._consumer = cast(Any, object())  # as if started; the topic is empty
+    feed._partitions = [0]
+    assert feed.wait_caught_up(timeout=5)
+
+    monkeypatch.setattr(definitions, "PROBE_RETRY_PAUSE", 10.0)  # past the deadline: raise
+    with pytest.raises(KafkaException):
+        feed.wait_caught_up(timeout=1)

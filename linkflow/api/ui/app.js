@@ -11,6 +11,14 @@ const NODE_FILL = {
 const TERMINAL = new Set(["completed", "failed", "timed_out", "canceled", "terminated", "continued_as_new"]);
 
 let timer = null;
+let me = null; // GET /v1/whoami: the caller's role and permissions
+
+async function whoami() {
+  if (me === null) me = await api("/v1/whoami").catch(() => ({ permissions: [] }));
+  return me;
+}
+
+const may = (permission) => me === null || me.permissions.includes(permission);
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -209,11 +217,16 @@ function actions(execution, onDone) {
     run("signal", "signal", { name: name.value, payload: value });
   };
   const open = !TERMINAL.has(execution.status);
+  // Closed executions take no commands; a role that may not send one sees why.
+  const state = (permission) => ({
+    disabled: open && may(permission) ? null : "",
+    title: may(permission) ? null : `your role (${me && me.role}) may not ${permission}`,
+  });
   return el("div", { class: "actions" },
-    name, payload, el("button", { id: "send-signal", onclick: signal, disabled: open ? null : "" }, "Signal"),
+    name, payload, el("button", { id: "send-signal", onclick: signal, ...state("signal") }, "Signal"),
     reason,
-    el("button", { id: "cancel", onclick: () => run("cancel", "cancel", { reason: reason.value }), disabled: open ? null : "" }, "Cancel"),
-    el("button", { id: "terminate", class: "danger", onclick: () => confirm("Terminate this execution?") && run("terminate", "terminate", { reason: reason.value }), disabled: open ? null : "" }, "Terminate"),
+    el("button", { id: "cancel", onclick: () => run("cancel", "cancel", { reason: reason.value }), ...state("cancel") }, "Cancel"),
+    el("button", { id: "terminate", class: "danger", onclick: () => confirm("Terminate this execution?") && run("terminate", "terminate", { reason: reason.value }), ...state("terminate") }, "Terminate"),
     message);
 }
 
@@ -329,7 +342,7 @@ async function dlqView(view, params) {
         el("td", {}, el("span", { class: "badge status-failed" }, d.reason)),
         el("td", {}, `${d.source.topic}[${d.source.partition}]@${d.source.offset}`),
         el("td", { class: "json" }, d.key || ""), el("td", { class: "json" }, d.detail || d.error_type || ""),
-        el("td", {}, el("button", { class: "requeue", onclick: requeue }, "Requeue")));
+        el("td", {}, el("button", { class: "requeue", onclick: requeue, disabled: may("requeue") ? null : "", title: may("requeue") ? null : "your role may not requeue" }, "Requeue")));
     }));
     if (!page.dead_letters.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no dead letters")));
     live(`updated ${new Date().toLocaleTimeString()}`);
@@ -341,9 +354,12 @@ async function dlqView(view, params) {
   }
 }
 
-function route() {
+async function route() {
   clearTimeout(timer);
+  const who = await whoami();
+  document.getElementById("who").textContent = who.authenticated ? `${who.name} (${who.role})` : "";
   const view = document.getElementById("view");
+  view.replaceChildren(); // nothing of another page (or another token's rights) is kept
   const hash = location.hash || "#/";
   if (hash.startsWith("#/e/")) {
     executionView(view, decodeURIComponent(hash.slice(4)));
@@ -360,6 +376,7 @@ document.getElementById("token-form").addEventListener("submit", (event) => {
   if (field.value) localStorage.setItem(TOKEN_KEY, field.value);
   else localStorage.removeItem(TOKEN_KEY);
   field.value = "";
+  me = null;
   route();
 });
 
