@@ -37,6 +37,8 @@ def api_port(port: int | None = None) -> int:
     return port if port is not None else int(os.environ.get("LINKFLOW_API_PORT", API_PORT))
 
 
+RUNTIME_SESSION_TIMEOUT = 15  # seconds, for the processors `linkflow up` runs
+
 # Worker processes per task queue when nothing else is asked for.
 DEFAULT_WORKERS: dict[str, int] = {"default": 1, "http": 1}
 
@@ -53,9 +55,13 @@ def runtime_services(
         for queue, count in per_queue.items()
         for n in range(1, count + 1)
     ]
+    # The supervisor starts a crashed processor again within seconds, but its partitions
+    # stay with the dead member until the session times out: 15 s rather than the
+    # processors' 60 s default, for a single machine where nothing stalls that long.
+    session = ("--session-timeout", str(RUNTIME_SESSION_TIMEOUT))
     return [
-        Service("engine", ("engine", "run", "--loglevel", "WARNING")),
-        Service("timers", ("timers", "run", "--loglevel", "WARNING")),
+        Service("engine", ("engine", "run", "--loglevel", "WARNING", *session)),
+        Service("timers", ("timers", "run", "--loglevel", "WARNING", *session)),
         *worker_services,
         Service("sink", ("sink", "run")),
         Service("api", ("api", "serve", "--port", str(port))),
