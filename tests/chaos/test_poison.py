@@ -88,8 +88,11 @@ def _poison(rt: Runtime, wf: str, round_: int, started: list[str]) -> dict[bytes
     rt.client.start(wf, {"conflicting": r}, execution_id=taken, flush=False)
     expected[taken.encode()] = "execution_exists"
     # Dropped and counted, no dead letter: a forged result for a task an execution does not
-    # have, and a start repeated under its idempotency key.
-    produce(results, key=started[-1].encode(), value=_result(started[-1]))
+    # have, and a start repeated under its idempotency key. (The execution must have
+    # started: results and commands are different topics, so a result sent right after a
+    # start may be decided before it, and then it is for an execution never started.)
+    rt.wait_for_event(taken, "WorkflowExecutionStarted")
+    produce(results, key=taken.encode(), value=_result(taken))
     rt.client.start(wf, {"n": -1}, idempotency_key=f"poison-idem-{r}", flush=False)
     rt.client.start(wf, {"n": -2}, idempotency_key=f"poison-idem-{r}", flush=False)
     rt.client.flush()
