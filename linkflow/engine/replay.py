@@ -95,17 +95,17 @@ def replay(
         inp = _input_of(head, state)
         if inp is None:
             why = f"{head.event_type} was not decided by the current code at this point"
-            return _diverged(execution_id, position, Divergence(head.event_id, why, head))
+            return ReplayResult(execution_id, position, Divergence(head.event_id, why, head))
         decision = engine.decide(state, inp, head.timestamp_ms)
         state = decision.state
         if not decision.events:
             why = f"the {type(inp).__name__} recorded here changes nothing now ({decision.ignored})"
-            return _diverged(execution_id, position, Divergence(head.event_id, why, head))
+            return ReplayResult(execution_id, position, Divergence(head.event_id, why, head))
         for offset, replayed in enumerate(decision.events):
             index = position + offset
             if index >= len(history):
                 why = "the current code decides more events than were recorded"
-                return _diverged(
+                return ReplayResult(
                     execution_id, index, Divergence(replayed.event_id, why, None, replayed)
                 )
             recorded = _as_version(history[index], workflow_version)
@@ -115,15 +115,11 @@ def replay(
                     if recorded.event_type != replayed.event_type
                     else "the same event type with other attributes"
                 )
-                return _diverged(
+                return ReplayResult(
                     execution_id, index, Divergence(recorded.event_id, why, recorded, replayed)
                 )
         position += len(decision.events)
     return ReplayResult(execution_id, len(history), None)
-
-
-def _diverged(execution_id: str, replayed: int, divergence: Divergence) -> ReplayResult:
-    return ReplayResult(execution_id, replayed, divergence)
 
 
 def _as_version(event: HistoryEvent, version: int | None) -> HistoryEvent:
