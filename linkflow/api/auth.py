@@ -35,12 +35,13 @@ ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
 ENV_METRICS_AUTH = "LINKFLOW_API_METRICS_AUTH"
 
 # What each role may do; a route names the permission it needs (linkflow.api.app.ROUTES).
-READ, START, SIGNAL, CANCEL, TERMINATE, REGISTER, REQUEUE, METRICS, OPEN = (
+READ, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, METRICS, OPEN = (
     "read",
     "start",
     "signal",
     "cancel",
     "terminate",
+    "reset",
     "register",
     "requeue",
     "metrics",
@@ -49,7 +50,7 @@ READ, START, SIGNAL, CANCEL, TERMINATE, REGISTER, REQUEUE, METRICS, OPEN = (
 ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({READ, METRICS}),
     "operator": frozenset({READ, METRICS, START, SIGNAL, CANCEL}),
-    "admin": frozenset({READ, METRICS, START, SIGNAL, CANCEL, TERMINATE, REGISTER, REQUEUE}),
+    "admin": frozenset({READ, METRICS, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE}),
 }
 
 

@@ -101,3 +101,30 @@ def terminate_command(execution_id: str, reason: str, identity: str, *, now_ms: 
         {"request_id": str(uuid.uuid4()), "reason": reason, "identity": identity},
         now_ms,
     )
+
+
+def reset_command(
+    execution_id: str,
+    source_execution_id: str,
+    event_id: int,
+    history: list[dict[str, Any]],
+    *,
+    reason: str,
+    identity: str,
+    now_ms: int,
+) -> Command:
+    """A new run (`execution_id`) of `source_execution_id` from its event `event_id`;
+    `history` is the source's events from 1 through the end of that event's decision."""
+    return _command(
+        execution_id,
+        "ResetWorkflow",
+        {
+            "request_id": str(uuid.uuid4()),
+            "source_execution_id": source_execution_id,
+            "reset_event_id": event_id,
+            "history": history,
+            "reason": reason,
+            "identity": identity,
+        },
+        now_ms,
+    )

@@ -42,7 +42,7 @@ def _check_payload(field: str, value: Any) -> None:
         raise ApiError(413, "payload_too_large", str(exc), field=field) from None
 
 
-async def _publish(ctx: ApiContext, command: Command) -> None:
+async def publish(ctx: ApiContext, command: Command) -> None:
     value = command.encode()
     if len(value) > transport.MAX_RECORD_BYTES:
         raise ApiError(
@@ -89,7 +89,7 @@ async def start_execution(request: web.Request) -> web.Response:
         idempotency_key=key,
         search_attributes=search_attributes,
     )
-    await _publish(ctx, command)
+    await publish(ctx, command)
     execution = await _wait_for_close(ctx, command.execution_id, wait) if wait > 0 else None
     closed = execution is not None and execution["status"] in TERMINAL_STATUSES
     answer = {
@@ -170,7 +170,7 @@ async def signal_execution(request: web.Request) -> web.Response:
     _check_payload("payload", body.get("payload"))
     visible = await _open_execution(ctx, execution_id, "signal")
     command = commands.signal_command(execution_id, name, body.get("payload"), now_ms=ctx.now_ms())
-    await _publish(ctx, command)
+    await publish(ctx, command)
     return _accepted(command, visible)
 
 
@@ -184,7 +184,7 @@ async def _stop(request: web.Request, action: str) -> web.Response:
     visible = await _open_execution(ctx, execution_id, action)
     build = commands.cancel_command if action == "cancel" else commands.terminate_command
     command = build(execution_id, reason, identity, now_ms=ctx.now_ms())
-    await _publish(ctx, command)
+    await publish(ctx, command)
     return _accepted(command, visible)
 
 

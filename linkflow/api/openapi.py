@@ -293,6 +293,32 @@ SCHEMAS: dict[str, Schema] = {
         required=[],
         additionalProperties=False,
     ),
+    "Reset": _obj(
+        {
+            "event_id": {
+                **_INT,
+                "minimum": 1,
+                "description": "the event to go on from (the cut moves to the end of its decision)",
+            },
+            "reason": _OPTIONAL_STR,
+            "identity": _OPTIONAL_STR,
+        },
+        required=["event_id"],
+        additionalProperties=False,
+    ),
+    "ResetAccepted": _obj(
+        {
+            "execution_id": {**_STR, "description": "the new run"},
+            "request_id": _STR,
+            "source_execution_id": _STR,
+            "reset_event_id": _INT,
+            "last_event_id": {**_INT, "description": "the last event copied from the source"},
+            "source_terminated": {
+                **_BOOL,
+                "description": "true: the source was running and is being terminated",
+            },
+        }
+    ),
     "CommandAccepted": _obj(
         {
             "execution_id": _STR,
@@ -657,6 +683,27 @@ PATHS: dict[str, Schema] = {
     "/v1/executions/{execution_id}/terminate": _command(
         "terminateExecution", "Stop immediately, without cleanup", _ref("Stop"), False
     ),
+    "/v1/executions/{execution_id}/reset": {
+        "post": {
+            "operationId": "resetExecution",
+            "summary": "Start a new run that goes on from an event of this execution's history",
+            "description": "Copies the events up to the end of the decision that wrote "
+            "event_id into a new execution, which goes on from there (pending timers keep "
+            "the time they had left, attempts that were out run again). A running source "
+            "is terminated. See docs/workflows.md, Reset.",
+            "tags": ["executions"],
+            "parameters": [_EXECUTION_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Reset")}}},
+            "responses": {
+                "202": _json(_ref("ResetAccepted"), "the reset command is on linkflow.commands"),
+                "400": _BAD,
+                **_BODY_ERRORS,
+                "404": _error("unknown execution"),
+                "422": _error("the execution cannot be reset to that event (the reason)"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
     "/v1/dlq": {
         "get": {
             "operationId": "listDeadLetters",

@@ -151,20 +151,34 @@ def _start(args: argparse.Namespace, api: RemoteApi) -> int:
         else:
             print(execution_id)
         return EXIT_OK
-    execution = answer.get("execution")
+    execution = wait_for_close(api, execution_id, answer.get("execution"), deadline)
+    return print_outcome(args, answer, execution)
+
+
+def wait_for_close(
+    api: RemoteApi, execution_id: str, execution: dict[str, Any] | None, deadline: float
+) -> dict[str, Any] | None:
+    """The execution once closed, or as last seen (None: not visible yet) at `deadline`."""
     while (
         execution is None or execution["status"] not in TERMINAL
     ) and time.monotonic() < deadline:
-        time.sleep(0.5)  # polling the API; the first minute was waited for server-side
+        time.sleep(0.5)  # polling the API (a start waited its first minute server-side)
         try:
             execution = api.get(f"/v1/executions/{_in_path(execution_id)}")
         except RemoteError as exc:
             if exc.status != 404:  # 404: not projected yet
                 raise
+    return execution
+
+
+def print_outcome(
+    args: argparse.Namespace, answer: dict[str, Any], execution: dict[str, Any] | None
+) -> int:
+    """What `--wait` prints, and its exit code."""
     if args.json:
         print_json({**answer, "execution": execution})
     else:
-        print(execution_id)
+        print(answer["execution_id"])
         if execution is not None:
             _print_execution(execution)
     if execution is None or execution["status"] not in TERMINAL:

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.verify",
     "linkflow.cli.up",
     "linkflow.cli.replay",
+    "linkflow.cli.reset",
 )
 
 

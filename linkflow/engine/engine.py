@@ -14,7 +14,7 @@ from linkflow.engine.deciders import DECIDERS
 from linkflow.engine.deciders.registry import Refusal
 from linkflow.engine.effects import Effect, effects_of
 from linkflow.engine.events import Error, HistoryEvent, WorkflowExecutionFailed
-from linkflow.engine.inputs import EngineInput, StartWorkflow
+from linkflow.engine.inputs import EngineInput, ResetWorkflow, StartWorkflow
 from linkflow.engine.state import ExecutionState
 from linkflow.model.catalog import PlanSource
 from linkflow.model.limits import MAX_HISTORY_EVENTS
@@ -44,11 +44,11 @@ class Engine:
 
     def decide(self, state: ExecutionState | None, inp: EngineInput, now_ms: int) -> Decision:
         if state is None or state.last_event_id == 0:  # never started: no event yet
-            if not isinstance(inp, StartWorkflow):
+            if not isinstance(inp, StartWorkflow | ResetWorkflow):
                 return Decision(None, ignored="unknown execution")
             if state is None:
                 state = ExecutionState(execution_id=inp.execution_id, plans=self.plans)
-        elif state.is_closed and not isinstance(inp, StartWorkflow):
+        elif state.is_closed and not isinstance(inp, StartWorkflow | ResetWorkflow):
             return Decision(state, ignored="execution closed")
         ctx = DecisionContext(state, now_ms, self.env, self.plans)
         ignored = DECIDERS[type(inp)](ctx, inp)
@@ -58,7 +58,8 @@ class Engine:
             _history_limit_reached(ctx)
         if not ctx.events:
             return Decision(state, ignored=ignored or "no change")
-        return Decision(state, ctx.events, effects_of(state, ctx.events))
+        effects = effects_of(state, ctx.events[ctx.fresh_from :])
+        return Decision(state, ctx.events, ctx.carried + effects if ctx.carried else effects)
 
     def decide_batch(
         self, state: ExecutionState | None, inputs: Iterable[tuple[EngineInput, int]]

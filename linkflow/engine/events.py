@@ -26,6 +26,9 @@ SIGNAL_WAIT_STARTED = "signal_wait_started"
 # After the NodeCompleted of a node that failed and went on (`on_error: continue`), so a
 # reader of history (the visibility sink) can show it failed; the engine ignores it.
 ERROR_CONTINUED = "error_continued"
+# First event after the history a reset execution copied from its source (details: source
+# execution, the event asked for, the last event kept, the shift applied to its timers).
+EXECUTION_RESET = "execution_reset"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

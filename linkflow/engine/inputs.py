@@ -85,6 +85,22 @@ class TerminateWorkflow(EngineInput):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResetWorkflow(EngineInput):
+    """Start `execution_id` as a new run of `source_execution_id` from its event
+    `reset_event_id`: `history` is the source's history (event dicts from event 1, at least
+    through the end of the decision that wrote `reset_event_id`)."""
+
+    request_id: str
+    execution_id: str
+    source_execution_id: str
+    reset_event_id: int
+    history: list[dict[str, Any]]
+    reason: str = ""
+    identity: str = ""
+    sent_at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActivityCompleted(EngineInput):
     execution_id: str
     activity_id: str
@@ -148,6 +164,7 @@ Input = (
     | SignalWorkflow
     | CancelWorkflow
     | TerminateWorkflow
+    | ResetWorkflow
     | ActivityCompleted
     | ActivityFailed
     | ActivityHeartbeat
@@ -163,6 +180,7 @@ INPUT_TYPES: Mapping[str, type[EngineInput]] = {
         SignalWorkflow,
         CancelWorkflow,
         TerminateWorkflow,
+        ResetWorkflow,
         ActivityCompleted,
         ActivityFailed,
         ActivityHeartbeat,

@@ -12,12 +12,14 @@ one input without an event of its own: its run starts with the re-armed heartbea
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from linkflow.engine.context import DecisionContext
 from linkflow.engine.engine import Engine
 from linkflow.engine.events import (
     ACTIVITY_TIMEOUT,
+    EXECUTION_RESET,
     HEARTBEAT,
     ActivityTaskCompleted,
     ActivityTaskFailed,
@@ -25,6 +27,7 @@ from linkflow.engine.events import (
     ChildWorkflowExecutionCompleted,
     ChildWorkflowExecutionFailed,
     HistoryEvent,
+    MarkerRecorded,
     TimerCanceled,
     TimerStarted,
     WorkflowExecutionCancelRequested,
@@ -46,6 +49,7 @@ from linkflow.engine.inputs import (
     TerminateWorkflow,
     TimerFired,
 )
+from linkflow.engine.reset import resume
 from linkflow.engine.state import ExecutionState
 from linkflow.model.catalog import PlanSource
 
@@ -87,42 +91,100 @@ def replay(
     `workflow_version`, the execution is replayed as if it had been started on that version
     of its workflow (a shadow replay before a new version is rolled out)."""
     execution_id = history[0].execution_id if history else ""
+    for step in replay_steps(history, plans, workflow_version=workflow_version):
+        if step.divergence is not None:
+            return ReplayResult(execution_id, step.position, step.divergence)
+    return ReplayResult(execution_id, len(history), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """One recorded decision replayed: `position` events of the history are replayed so far
+    and `state` is the state after them; or, with `divergence`, where replay stopped."""
+
+    position: int
+    state: ExecutionState | None
+    divergence: Divergence | None = None
+
+
+def replay_steps(
+    history: Sequence[HistoryEvent], plans: PlanSource, *, workflow_version: int | None = None
+) -> Iterator[ReplayStep]:
+    """Replay decision by decision, yielding after each one (the state is the live one, so a
+    caller that keeps it must stop iterating); the last step of a divergent history carries
+    the divergence."""
     engine = Engine(plans)
     state: ExecutionState | None = None
+    owners = _owners(history)
     position = 0
     while position < len(history):
-        head = _as_version(history[position], workflow_version)
-        inp = _input_of(head, state)
-        if inp is None:
-            why = f"{head.event_type} was not decided by the current code at this point"
-            return ReplayResult(execution_id, position, Divergence(head.event_id, why, head))
-        decision = engine.decide(state, inp, head.timestamp_ms)
-        state = decision.state
-        if not decision.events:
-            why = f"the {type(inp).__name__} recorded here changes nothing now ({decision.ignored})"
-            return ReplayResult(execution_id, position, Divergence(head.event_id, why, head))
-        for offset, replayed in enumerate(decision.events):
+        head = _as_version(history[position], workflow_version, owners[position])
+        if _is_reset(head) and state is not None:
+            # A reset run's own decision, re-derived from its marker (engine.reset); the
+            # events before it were decided as the source execution.
+            state.execution_id = head.execution_id
+            ctx = DecisionContext(state, head.timestamp_ms, engine.env, plans)
+            resume(ctx, head.attributes.details)  # type: ignore[attr-defined]
+            events = ctx.events
+        else:
+            inp = _input_of(head, state)
+            if inp is None:
+                why = f"{head.event_type} was not decided by the current code at this point"
+                yield ReplayStep(position, state, Divergence(head.event_id, why, head))
+                return
+            decision = engine.decide(state, inp, head.timestamp_ms)
+            state = decision.state
+            if not decision.events:
+                why = (
+                    f"the {type(inp).__name__} recorded here changes nothing now "
+                    f"({decision.ignored})"
+                )
+                yield ReplayStep(position, state, Divergence(head.event_id, why, head))
+                return
+            events = decision.events
+        for offset, replayed in enumerate(events):
             index = position + offset
             if index >= len(history):
                 why = "the current code decides more events than were recorded"
-                return ReplayResult(
-                    execution_id, index, Divergence(replayed.event_id, why, None, replayed)
-                )
-            recorded = _as_version(history[index], workflow_version)
+                yield ReplayStep(index, state, Divergence(replayed.event_id, why, None, replayed))
+                return
+            recorded = _as_version(history[index], workflow_version, owners[index])
             if recorded != replayed:
                 why = (
                     "a different event"
                     if recorded.event_type != replayed.event_type
                     else "the same event type with other attributes"
                 )
-                return ReplayResult(
-                    execution_id, index, Divergence(recorded.event_id, why, recorded, replayed)
+                yield ReplayStep(
+                    index, state, Divergence(recorded.event_id, why, recorded, replayed)
                 )
-        position += len(decision.events)
-    return ReplayResult(execution_id, len(history), None)
+                return
+        position += len(events)
+        yield ReplayStep(position, state)
 
 
-def _as_version(event: HistoryEvent, version: int | None) -> HistoryEvent:
+def _owners(history: Sequence[HistoryEvent]) -> list[str]:
+    """The execution that decided each event: a reset run's copied events were decided by
+    its source (ids of child executions and requests name the source), so they replay as
+    the source's; a chain of resets has one source per marker."""
+    owners = [""] * len(history)
+    current = history[-1].execution_id if history else ""
+    for index in range(len(history) - 1, -1, -1):
+        owners[index] = current
+        event = history[index]
+        if _is_reset(event):
+            current = str(event.attributes.details["source_execution_id"])  # type: ignore[attr-defined]
+    return owners
+
+
+def _is_reset(event: HistoryEvent) -> bool:
+    a = event.attributes
+    return isinstance(a, MarkerRecorded) and a.marker_name == EXECUTION_RESET
+
+
+def _as_version(event: HistoryEvent, version: int | None, owner: str) -> HistoryEvent:
+    if event.execution_id != owner:
+        event = dataclasses.replace(event, execution_id=owner)
     attributes = event.attributes
     if version is None or not isinstance(attributes, WorkflowExecutionStarted):
         return event

@@ -42,6 +42,7 @@ from linkflow.engine import (
     FireTimer,
     HistoryEvent,
     NotifyParent,
+    ResetWorkflow,
     ScheduleTimer,
     SignalWorkflow,
     StartChildWorkflow,
@@ -305,6 +306,31 @@ class WorkflowTestEnv:
                 identity="test",
             )
         )
+
+    def reset(
+        self,
+        execution_id: str,
+        event_id: int,
+        *,
+        new_execution_id: str | None = None,
+        reason: str = "",
+        request_id: str | None = None,
+    ) -> WorkflowRun:
+        """A new run of `execution_id` from its event `event_id` (docs/workflows.md,
+        `linkflow reset`); the source keeps running unless the test stops it."""
+        new_execution_id = new_execution_id or f"{execution_id}-reset-{next(self._ids)}"
+        self.send(
+            ResetWorkflow(
+                request_id=request_id or self._request_id(),
+                execution_id=new_execution_id,
+                source_execution_id=execution_id,
+                reset_event_id=event_id,
+                history=[e.to_dict() for e in self.history(execution_id)],
+                reason=reason,
+                identity="test",
+            )
+        )
+        return WorkflowRun(self, new_execution_id)
 
     def send(self, inp: EngineInput) -> None:
         """Deliver any input now (duplicates, late results...) and process what follows."""

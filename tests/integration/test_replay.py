@@ -115,3 +115,67 @@ def test_replay_reports_no_divergence_then_the_first_one_of_a_changed_version(
     assert main(["replay", small, "--workflow", wf, "--api", api]) == 2
     assert main(["replay", "--workflow", wf, "--version", "9", "--api", api]) == 1
     assert "has no version 9" in capsys.readouterr().err
+
+
+def test_reset_goes_on_from_an_event_and_replays(
+    rt: tuple[Runtime, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running execution waiting for its approval is reset to the decision where `charge`
+    completed: the source is terminated, the new run waits for the approval again without
+    charging twice, completes when approved, and replays without divergence."""
+    runtime_, api = rt
+    wf = unique_id("reset-order")
+    runtime_.register(order(wf))
+    source = runtime_.client.start(wf, {"amount": 250})
+    runtime_.wait_for_event(source, "MarkerRecorded")
+    charged = next(
+        e
+        for e in runtime_.history(source)
+        if e["event_type"] == "NodeCompleted" and e["attributes"]["node_id"] == "charge"
+    )
+    wait_until(
+        lambda: (
+            len(_body(f"{api}/v1/executions/{source}/history").get("events", []))
+            >= charged["event_id"]
+        ),
+        60,
+        "the API to show the source's history",
+    )
+    capsys.readouterr()
+    argv = ["reset", source, "--to", str(charged["event_id"]), "--reason", "test", "--api", api]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    new_id = captured.out.strip()
+    assert f"of {source} copied; the source is being terminated" in captured.err
+
+    assert runtime_.wait(source).status == "terminated"
+    runtime_.wait_for_event(new_id, "MarkerRecorded")
+    runtime_.client.signal(new_id, "approve", {"approved": True})
+    assert runtime_.wait(new_id).status == "completed"
+    history = runtime_.history(new_id)
+    scheduled = [
+        e["attributes"]["node_id"] for e in history if e["event_type"] == "ActivityTaskScheduled"
+    ]
+    assert scheduled.count("charge") == 1  # copied, not run again
+    reset = next(
+        e["attributes"]["details"]
+        for e in history
+        if e["event_type"] == "MarkerRecorded"
+        and e["attributes"]["marker_name"] == "execution_reset"
+    )
+    assert (reset["source_execution_id"], reset["reason"]) == (source, "test")
+    assert reset["last_event_id"] >= charged["event_id"]
+    wait_until(
+        lambda: _body(f"{api}/v1/executions/{new_id}").get("status") == "completed",
+        60,
+        "the API to show the new run completed",
+    )
+    assert main(["replay", new_id, "--api", api]) == 0
+    assert f"{new_id}: ok" in capsys.readouterr().out
+
+    # The decision that closed an execution is no reset point; unknown executions are 404.
+    last = len(history)
+    assert main(["reset", new_id, "--to", str(last), "--api", api]) == 1
+    assert "belongs to the decision that closed the execution" in capsys.readouterr().err
+    assert main(["reset", "no-such-execution", "--to", "1", "--api", api]) == 1
+    assert "no-such-execution" in capsys.readouterr().err

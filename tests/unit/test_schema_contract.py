@@ -117,7 +117,7 @@ def envelope(family: str) -> dict[str, str]:
 
 def test_docs_parse_as_expected() -> None:
     assert len(HISTORY_DOC) == 25
-    assert len(INPUTS_DOC) == 10
+    assert len(INPUTS_DOC) == 11
     assert HISTORY_DOC["WorkflowExecutionStarted"]["search_attributes"] == "map<string,string>"
     assert INPUTS_DOC["StartWorkflow"]["workflow_version"] == "int|null"
     assert INPUTS_DOC["StartWorkflow"]["idempotency_key"] == "string|null"
@@ -148,7 +148,7 @@ def test_error_record_matches_docs() -> None:
 
 def test_commands_and_results_cover_the_inputs() -> None:
     assert set(branches("commands")) == {
-        "StartWorkflow", "SignalWorkflow", "CancelWorkflow", "TerminateWorkflow"
+        "StartWorkflow", "SignalWorkflow", "CancelWorkflow", "TerminateWorkflow", "ResetWorkflow"
     }  # fmt: skip
     assert set(branches("commands")) | set(branches("results")) == set(INPUTS_DOC)
     assert not set(branches("commands")) & set(branches("results"))

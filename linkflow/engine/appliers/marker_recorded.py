@@ -8,6 +8,7 @@ from typing import Any
 from linkflow.engine.appliers._graph import refresh_attention, start_iteration
 from linkflow.engine.appliers.registry import applies
 from linkflow.engine.events import (
+    EXECUTION_RESET,
     ITERATION_STARTED,
     LOOP_STARTED,
     SIGNAL_WAIT_STARTED,
@@ -36,6 +37,9 @@ def apply(state: ExecutionState, event: HistoryEvent, a: MarkerRecorded) -> None
         state.scopes[key[0]].status[key[1]] = N_WAITING
         state.waits[key] = WaitInfo(node_id=key[1], scope=key[0], signal_name=name)
         state.signal_waiters.setdefault(name, []).append(key)
+    elif a.marker_name == EXECUTION_RESET:
+        # A repeated delivery of the reset command is then a duplicate, as for signals.
+        state.request_ids.add(str(details["request_id"]))
     # Other markers (user or future ones) change nothing.
 
 

@@ -7,6 +7,7 @@ from linkflow.engine.deciders import (  # noqa: F401  (importing registers them)
     activity_started,
     cancel_workflow,
     child_workflow_outcome,
+    reset_workflow,
     signal_workflow,
     start_workflow,
     terminate_workflow,
