@@ -26,6 +26,29 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "the local stack's server",
         "PostgreSQL URL of the visibility store (sink, API)",
     ),
+    EnvVar(
+        "LINKFLOW_KAFKA_CONFIG_FILE",
+        "unset",
+        "librdkafka properties file (`key=value` lines, like Kafka's client.properties) every "
+        "Kafka client of LinkFlow uses: security.protocol, sasl.*, ssl.*, ...",
+    ),
+    EnvVar(
+        "LINKFLOW_KAFKA_SECURITY_PROTOCOL",
+        "unset (PLAINTEXT)",
+        "security.protocol of every Kafka client: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+    ),
+    EnvVar(
+        "LINKFLOW_KAFKA_SASL_MECHANISM",
+        "unset",
+        "sasl.mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+    ),
+    EnvVar("LINKFLOW_KAFKA_SASL_USERNAME", "unset", "sasl.username"),
+    EnvVar("LINKFLOW_KAFKA_SASL_PASSWORD", "unset", "sasl.password (keep it in a secret)"),
+    EnvVar(
+        "LINKFLOW_KAFKA_SSL_CA_LOCATION",
+        "unset (system CAs)",
+        "ssl.ca.location: the CA bundle that signed the brokers' certificates",
+    ),
     EnvVar("LINKFLOW_HOME", "`<project>/.linkflow`", "state directory of the local stack"),
     EnvVar("LINKFLOW_KAFKA_PORT", "19092", "port of the local broker on 127.0.0.1 (`dev up`)"),
     EnvVar(

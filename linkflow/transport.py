@@ -8,6 +8,8 @@ confluent-kafka producer in LinkFlow must be built from `producer_config`.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 COMMANDS = "linkflow.commands"
@@ -62,9 +64,60 @@ def task_topic(queue: str) -> str:
     return f"{TASKS_PREFIX}{queue}"
 
 
+# How every Kafka client of LinkFlow reaches a secured cluster (docs/configuration.md,
+# README "Kafka and PostgreSQL security"): the common settings as variables, and any
+# librdkafka setting in a properties file (`key=value` lines, as Kafka's client.properties).
+KAFKA_SECURITY_ENV: dict[str, str] = {
+    "LINKFLOW_KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "LINKFLOW_KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "LINKFLOW_KAFKA_SASL_USERNAME": "sasl.username",
+    "LINKFLOW_KAFKA_SASL_PASSWORD": "sasl.password",
+    "LINKFLOW_KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}
+ENV_KAFKA_CONFIG_FILE = "LINKFLOW_KAFKA_CONFIG_FILE"
+
+
+class KafkaConfigError(ValueError):
+    """The Kafka client settings file cannot be read or parsed."""
+
+
+def kafka_security() -> dict[str, str]:
+    """The librdkafka settings LINKFLOW_KAFKA_CONFIG_FILE and LINKFLOW_KAFKA_* give (the
+    variables win over the file)."""
+    config: dict[str, str] = {}
+    path = os.environ.get(ENV_KAFKA_CONFIG_FILE)
+    if path:
+        try:
+            lines = Path(path).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise KafkaConfigError(f"{ENV_KAFKA_CONFIG_FILE}: cannot read {path}: {exc}") from None
+        for number, line in enumerate(lines, start=1):
+            text = line.strip()
+            if not text or text.startswith(("#", "!")):
+                continue
+            key, sep, value = text.partition("=")
+            if not sep or not key.strip():
+                raise KafkaConfigError(
+                    f"{ENV_KAFKA_CONFIG_FILE}: {path} line {number}: expected key=value"
+                )
+            config[key.strip()] = value.strip()
+    for name, key in KAFKA_SECURITY_ENV.items():
+        value = os.environ.get(name)
+        if value:
+            config[key] = value
+    return config
+
+
+def client_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
+    """Settings for any Kafka client (admin, probe): the servers and the security ones."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, **kafka_security()}
+    config.update(overrides)
+    return config
+
+
 def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers),
         "partitioner": "murmur2_random",  # the Java/aiokafka/Faust partitioner
         "enable.idempotence": True,
         "linger.ms": 2,
@@ -75,7 +128,7 @@ def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
 
 def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap_servers,
+        **client_config(bootstrap_servers),
         "group.id": group_id,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

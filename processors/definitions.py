@@ -119,10 +119,9 @@ class DefinitionsFeed:
         deadline = time.monotonic() + timeout
         ends: dict[int, int] = {}
         probe = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"linkflow-definitions-probe-{uuid.uuid4().hex}",
-            }
+            transport.client_config(
+                self._bootstrap, **{"group.id": f"linkflow-definitions-probe-{uuid.uuid4().hex}"}
+            )
         )
         try:
             for partition in self._partitions:

@@ -21,4 +21,6 @@ echo "==> ruff"; .venv/bin/ruff check . && .venv/bin/ruff format --check .
 echo "==> mypy --strict (engine, model, expr)"; .venv/bin/mypy
 # The layering contract names the engine packages; it applies once they exist.
 if [ -d linkflow/engine ]; then echo "==> import-linter"; .venv/bin/lint-imports; fi
+echo "==> deploy files (compose loader, helm lint/template, strict manifest decoding)"
+deploy/check.sh
 echo "==> pytest"; .venv/bin/pytest "$@"

@@ -11,7 +11,7 @@ from typing import Any
 
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
-from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
+from linkflow.model.limits import MAX_HISTORY_EVENTS, MAX_ID_LENGTH, MAX_VERSION
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -298,6 +298,7 @@ SCHEMAS: dict[str, Schema] = {
             "event_id": {
                 **_INT,
                 "minimum": 1,
+                "maximum": MAX_HISTORY_EVENTS,
                 "description": "the event to go on from (the cut moves to the end of its decision)",
             },
             "reason": _OPTIONAL_STR,

@@ -158,16 +158,34 @@ def resolve_jars(paths: KafkaPaths) -> Path:
     return paths.lib
 
 
+# The local broker's second listener, SASL_PLAINTEXT with the PLAIN mechanism on the broker
+# port + 2, lets a user (and tests/integration/test_kafka_sasl.py) try LinkFlow's Kafka
+# security settings without a secured cluster. One user, for local use only.
+SASL_USERNAME = "linkflow"
+SASL_PASSWORD = "linkflow-secret"
+SASL_PORT_OFFSET = 2
+
+
 def _server_properties(paths: KafkaPaths, port: int, controller_port: int) -> str:
+    sasl = port + SASL_PORT_OFFSET
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{SASL_USERNAME}" password="{SASL_PASSWORD}" '
+        f'user_{SASL_USERNAME}="{SASL_PASSWORD}";'
+    )
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port},"
+            f"SASL_PLAINTEXT://127.0.0.1:{sasl}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+            "SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms=PLAIN",
+            f"listener.name.sasl_plaintext.plain.sasl.jaas.config={plain}",
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={paths.data}",
             "num.partitions=1",
@@ -238,13 +256,14 @@ class KafkaBroker:
             )
             self.stop()
         self.paths.pid.unlink(missing_ok=True)  # stale: the process is gone or not ours
-        for port in (self.port, self.controller_port):
+        for port in (self.port, self.controller_port, self.port + SASL_PORT_OFFSET):
             # A broker that just died may hold its sockets for a moment while it exits.
             if not wait_until(lambda p=port: port_free(p), 10.0):
                 raise StackError(
                     f"port {port} is already in use by another process, so the Kafka broker "
                     f"cannot bind it; free it or choose other ports (LINKFLOW_KAFKA_PORT, "
-                    f"LINKFLOW_KAFKA_CONTROLLER_PORT or --kafka-port)"
+                    f"LINKFLOW_KAFKA_CONTROLLER_PORT or --kafka-port; the SASL listener takes "
+                    f"the broker port + {SASL_PORT_OFFSET})"
                 )
         java = shutil.which("java")
         if java is None:

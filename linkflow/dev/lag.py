@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaExcepti
 from confluent_kafka.admin import AdminClient
 
 from connect.sink import DEFAULT_GROUP as SINK_GROUP
+from linkflow import transport
 from processors.history import DEFAULT_APP_ID as HISTORY_GROUP
 from processors.timers import DEFAULT_APP_ID as TIMERS_GROUP
 
@@ -38,14 +39,16 @@ def lags(bootstrap: str, groups: Iterable[str], timeout: float = 5.0) -> dict[st
     result: dict[str, int | None] = dict.fromkeys(wanted)
     if not wanted:
         return result
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(transport.client_config(bootstrap))
     ends = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"linkflow-ps-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        transport.client_config(
+            bootstrap,
+            **{
+                "group.id": f"linkflow-ps-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
     )
     try:
         # One request per group: a group with nothing committed yet fails alone.

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from linkflow import settings
+from linkflow import settings, transport
 from linkflow.dev import background
 from linkflow.dev.kafka import KAFKA_VERSION, KafkaBroker
 from linkflow.dev.postgres import PostgresServer
@@ -138,7 +138,7 @@ def _external_status(state: Path) -> StackStatus:
 
     bootstrap, url = settings.kafka_bootstrap(), settings.database_url()
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+        AdminClient(transport.client_config(bootstrap)).list_topics(timeout=5)
         kafka_ok = True
     except Exception:
         kafka_ok = False

@@ -19,6 +19,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from linkflow import transport
 from linkflow.topics.errors import TopicsApplyError
 from linkflow.topics.model import ClusterState, ObservedTopic
 from linkflow.topics.plan import AddPartitions, AlterConfigs, CreateTopic, Plan
@@ -49,7 +50,7 @@ class Deadline:
 
 def make_admin(bootstrap: str) -> AdminClient:
     return AdminClient(
-        {"bootstrap.servers": bootstrap, "client.id": "linkflow-topics"}, logger=_log
+        transport.client_config(bootstrap, **{"client.id": "linkflow-topics"}), logger=_log
     )
 
 

@@ -94,7 +94,7 @@ def topics_of_our_own(bootstrap: str, name: str) -> Iterator[Topics]:
     changelogs of every app whose id starts with the prefix."""
     prefix = f"{unique(name)}."
     apply_topics(bootstrap, prefix=prefix)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(transport.client_config(bootstrap))
     metadata = admin.list_topics(timeout=30)
     partitions = len(metadata.topics[prefix + transport.HISTORY].partitions)
     try:
