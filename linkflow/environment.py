@@ -49,6 +49,13 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "unset (system CAs)",
         "ssl.ca.location: the CA bundle that signed the brokers' certificates",
     ),
+    EnvVar(
+        "LINKFLOW_CODE_SANDBOX",
+        "strict",
+        "the code node's sandbox in workers: `strict` (seccomp, Landlock and resource limits, "
+        "or the node fails with CodeSandboxUnavailable), `best-effort` (the layers the "
+        "machine has, the others logged), `off` (resource limits only)",
+    ),
     EnvVar("LINKFLOW_HOME", "`<project>/.linkflow`", "state directory of the local stack"),
     EnvVar("LINKFLOW_KAFKA_PORT", "19092", "port of the local broker on 127.0.0.1 (`dev up`)"),
     EnvVar(

@@ -7,13 +7,18 @@ snippet sees; `args` is accepted as an alias); `timeout` (wall time, millisecond
 The child is `python -I` (no environment variables, user site or script directory) with an
 empty environment and a fresh temporary working directory, in its own process group so a
 timeout kills anything it spawned. JSON goes in on stdin and comes back on stdout (see
-code_runner.py). This isolates failures and resource use; it is not a security sandbox
-against hostile code (the child runs as the worker's user).
+code_runner.py). Before the snippet runs, the child confines itself (code_sandbox.py): no
+network, no exec or new processes, no files but the standard library and its scratch
+directory, no signals outside, bounded memory, CPU, open files and file size.
+LINKFLOW_CODE_SANDBOX: `strict` (default: a machine that cannot apply seccomp and Landlock
+refuses to run snippets, CodeSandboxUnavailable), `best-effort` (runs with the layers it
+has, logs which are missing), `off` (resource limits only).
 
 Errors: the snippet's exception type and message (retryable, unless it raises
-`ActivityError(type, message, retryable=False)`, which is in its namespace); SyntaxError
-(not retryable); CodeTimeout (retryable); CodeMemoryLimitExceeded (not retryable);
-CodeCrashed (retryable; the child died without a reply).
+`ActivityError(type, message, retryable=False)`, which is in its namespace; what the
+sandbox refuses is a PermissionError); SyntaxError (not retryable); CodeTimeout
+(retryable); CodeMemoryLimitExceeded (not retryable); CodeSandboxUnavailable (not
+retryable); CodeCrashed (retryable; the child died without a reply).
 """
 
 from __future__ import annotations
@@ -21,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import signal
 import sys
 import tempfile
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from linkflow.nodes import _config as cfg
@@ -35,6 +39,8 @@ from linkflow.nodes.code_runner import MEMORY_ERROR
 from linkflow.worker.context import ActivityContext
 from linkflow.worker.errors import ActivityError
 from linkflow.worker.registry import activity
+
+log = logging.getLogger(__name__)
 
 NODE_TYPE = "code"
 CODE_TIMEOUT = "CodeTimeout"
@@ -67,16 +73,32 @@ CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-@cache
-def _runner_source() -> str:
-    return (Path(__file__).parent / "code_runner.py").read_text()
+ENV_SANDBOX = "LINKFLOW_CODE_SANDBOX"
+SANDBOX_MODES = ("strict", "best-effort", "off")
+_warned: set[str] = set()
+
+
+def sandbox_mode() -> str:
+    mode = os.environ.get(ENV_SANDBOX) or "strict"
+    if mode not in SANDBOX_MODES:
+        raise ActivityError(
+            "InvalidConfig",
+            f"{ENV_SANDBOX} must be one of {', '.join(SANDBOX_MODES)}, not {mode!r}",
+            retryable=False,
+        )
+    return mode
 
 
 @activity(
     NODE_TYPE,
     config_schema=CONFIG_SCHEMA,
-    description="A Python snippet in a separate process with a wall-time and memory limit: "
-    "it reads `input` and sets `result`. Isolated from the worker, not a security sandbox.",
+    description="A Python snippet in a separate, sandboxed process: it reads `input` and sets "
+    "`result`. The sandbox (LINKFLOW_CODE_SANDBOX, default `strict`) refuses the network, "
+    "new processes, files outside a scratch directory and the standard library, signals "
+    "to other processes, and bounds wall time, CPU, memory, open files (64) and file size "
+    "(64 MiB); what it refuses raises PermissionError in the snippet. Where seccomp or "
+    "Landlock is missing (not Linux, old kernels) `strict` fails the node with "
+    "CodeSandboxUnavailable; `best-effort` runs it with the layers there are.",
     output="The value the snippet assigned to `result`.",
 )
 async def code(ctx: ActivityContext, config: Any) -> Any:
@@ -94,6 +116,7 @@ async def code(ctx: ActivityContext, config: Any) -> Any:
         "input": value,
         "memory_bytes": memory_mb * 1024 * 1024,
         "cpu_seconds": math.ceil(timeout_s) + 1,
+        "sandbox": sandbox_mode(),
     }
     return await run_snippet(request, timeout_s, memory_mb)
 
@@ -104,8 +127,8 @@ async def run_snippet(request: dict[str, Any], timeout_s: float, memory_mb: int)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
-            "-c",
-            _runner_source(),
+            "-m",
+            "linkflow.nodes.code_runner",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -168,6 +191,19 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         await asyncio.shield(proc.wait())
 
 
+def _note_sandbox(report: Any) -> None:
+    """Log once per process which confinement layers a child could not apply."""
+    missing = report.get("missing") if isinstance(report, dict) else None
+    if not missing:
+        return
+    key = json.dumps(missing, sort_keys=True)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(
+            "code snippets run without %s", "; ".join(f"{k}: {v}" for k, v in missing.items())
+        )
+
+
 def _reply(
     returncode: int | None, stdout: bytes, stderr: bytes, timeout_s: float, memory_mb: int
 ) -> Any:
@@ -181,6 +217,8 @@ def _reply(
             reply = json.loads(stdout)
         except ValueError:
             reply = None
+        if isinstance(reply, dict):
+            _note_sandbox(reply.get("sandbox"))
         if isinstance(reply, dict) and reply.get("ok") is True:
             return reply.get("result")
         if isinstance(reply, dict) and isinstance(reply.get("error"), dict):

@@ -1,22 +1,26 @@
-"""The child side of the `code` node: its source is run with `python -I -c`, never imported
-into the worker.
+"""The child side of the `code` node, run as `python -I -m linkflow.nodes.code_runner`
+(it imports nothing of LinkFlow but the sandbox, standard library only).
 
-Protocol: one JSON request on stdin {"source", "input", "memory_bytes", "cpu_seconds"};
-one JSON reply on stdout, {"ok": true, "result": ...} or {"ok": false, "error": {"type",
-"message", "retryable", "details"}}. The snippet's own prints go to stderr, so they can
-never corrupt the reply. Only the standard library is used: the child runs isolated.
+Protocol: one JSON request on stdin {"source", "input", "memory_bytes", "cpu_seconds",
+"sandbox"}; one JSON reply on stdout, {"ok": true, "result": ...} or {"ok": false, "error":
+{"type", "message", "retryable", "details"}}, both with "sandbox": {"applied": [...],
+"missing": {layer: why}}. The child confines itself (code_sandbox.py) before it compiles the
+snippet. The snippet's own prints go to stderr, so they can never corrupt the reply.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import resource
+import os
 import sys
 import traceback
 from typing import Any
 
+from linkflow.nodes.code_sandbox import REQUIRED, apply
+
 MEMORY_ERROR = "CodeMemoryLimitExceeded"
+SANDBOX_UNAVAILABLE = "CodeSandboxUnavailable"
 
 
 class ActivityError(Exception):
@@ -75,20 +79,31 @@ def _run(source: str, value: Any) -> str:
 
 def main() -> None:
     request = json.loads(sys.stdin.buffer.read())
-    memory = request.get("memory_bytes")
-    if memory:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    cpu = request.get("cpu_seconds")
-    if cpu:
-        # A backstop for an orphaned child; the parent enforces wall time itself.
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    mode = str(request.get("sandbox") or "strict")
+    applied, missing = apply(
+        mode, os.getcwd(), request.get("memory_bytes"), request.get("cpu_seconds")
+    )
     reply = sys.stdout
     sys.stdout = sys.stderr
-    try:
-        text = _run(request["source"], request.get("input"))
-    except MemoryError:
-        text = _error(MEMORY_ERROR, "the code ran out of memory", False)
-    reply.write(text)
+    lacking = {layer: why for layer, why in missing.items() if layer in REQUIRED}
+    if mode == "strict" and lacking:
+        text = _error(
+            SANDBOX_UNAVAILABLE,
+            "the code was not run: this machine cannot confine it ("
+            + "; ".join(f"{layer}: {why}" for layer, why in lacking.items())
+            + ")",
+            False,
+            {"missing": lacking},
+        )
+    else:
+        try:
+            text = _run(request["source"], request.get("input"))
+        except MemoryError:
+            text = _error(MEMORY_ERROR, "the code ran out of memory", False)
+    sandbox = json.dumps({"applied": applied, "missing": missing})
+    # `text` is a JSON object: the sandbox report goes in as its last member, without
+    # parsing a result that may be megabytes again.
+    reply.write(text[:-1] + f', "sandbox": {sandbox}}}')
     reply.flush()
 
 

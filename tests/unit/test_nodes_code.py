@@ -145,8 +145,11 @@ async def test_the_child_sees_no_worker_environment(
 
 
 async def test_a_timeout_kills_what_the_snippet_spawned(
-    ctx: ActivityContext, tmp_path: Path
+    ctx: ActivityContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The sandbox refuses new processes and files outside the scratch directory; this
+    # checks the cleanup that still holds without it (LINKFLOW_CODE_SANDBOX=off).
+    monkeypatch.setenv("LINKFLOW_CODE_SANDBOX", "off")
     pid_file = tmp_path / "pid"
     source = (
         "import subprocess\n"
@@ -160,8 +163,9 @@ async def test_a_timeout_kills_what_the_snippet_spawned(
 
 
 async def test_start_to_close_cancellation_kills_the_child(
-    ctx: ActivityContext, tmp_path: Path
+    ctx: ActivityContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LINKFLOW_CODE_SANDBOX", "off")  # to write the pid file
     pid_file = tmp_path / "pid"
     source = f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\nwhile True: pass"
     outcome = await run(ctx, {"source": source, "timeout": "60s"}, timeout_ms=3000)
