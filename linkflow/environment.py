@@ -56,6 +56,13 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "or the node fails with CodeSandboxUnavailable), `best-effort` (the layers the "
         "machine has, the others logged), `off` (resource limits only)",
     ),
+    EnvVar(
+        "LINKFLOW_APP_KEY",
+        "unset",
+        "key of stored credentials, in Laravel's APP_KEY form (`base64:` + 32 bytes): the API "
+        "encrypts with it, workers decrypt with it; `python -m linkflow.secrets.laravel` "
+        "prints a new one",
+    ),
     EnvVar("LINKFLOW_HOME", "`<project>/.linkflow`", "state directory of the local stack"),
     EnvVar("LINKFLOW_KAFKA_PORT", "19092", "port of the local broker on 127.0.0.1 (`dev up`)"),
     EnvVar(

@@ -17,6 +17,7 @@ RESULTS = "linkflow.results"
 HISTORY = "linkflow.history"
 DEFINITIONS = "linkflow.definitions"
 DLQ = "linkflow.dlq"
+CREDENTIALS = "linkflow.credentials"
 TASKS_PREFIX = "linkflow.tasks."
 DEFAULT_QUEUE = "default"
 

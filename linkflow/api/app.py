@@ -15,6 +15,7 @@ from linkflow import transport
 from linkflow.api import (
     auth,
     control,
+    credentials,
     dead_letters,
     executions,
     health,
@@ -67,6 +68,9 @@ ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
     ("POST", "/v1/executions/{execution_id}/reset", reset.reset_execution, auth.RESET),
     ("GET", "/v1/whoami", health.whoami, auth.READ),
     ("GET", "/v1/dlq", dead_letters.list_dead_letters, auth.READ),
+    ("POST", "/v1/credentials", credentials.set_credential, auth.CREDENTIALS),
+    ("GET", "/v1/credentials", credentials.list_credentials, auth.CREDENTIALS),
+    ("DELETE", "/v1/credentials/{name}", credentials.delete_credential, auth.CREDENTIALS),
     ("POST", "/v1/dlq/requeue", dead_letters.requeue_dead_letters, auth.REQUEUE),
     ("GET", "/openapi.json", _openapi, auth.OPEN),
     *((method, path, handler, auth.OPEN) for method, path, handler in ui.ROUTES),

@@ -35,7 +35,7 @@ ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
 ENV_METRICS_AUTH = "LINKFLOW_API_METRICS_AUTH"
 
 # What each role may do; a route names the permission it needs (linkflow.api.app.ROUTES).
-READ, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, METRICS, OPEN = (
+READ, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, CREDENTIALS, METRICS, OPEN = (
     "read",
     "start",
     "signal",
@@ -44,13 +44,16 @@ READ, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, METRICS, OPEN 
     "reset",
     "register",
     "requeue",
+    "credentials",
     "metrics",
     "open",
 )
 ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({READ, METRICS}),
     "operator": frozenset({READ, METRICS, START, SIGNAL, CANCEL}),
-    "admin": frozenset({READ, METRICS, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE}),
+    "admin": frozenset(
+        {READ, METRICS, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, CREDENTIALS}
+    ),
 }
 
 

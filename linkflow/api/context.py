@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from linkflow import settings
 from linkflow.api.auth import Authenticator
 from linkflow.api.catalog import DefinitionFollower
 from linkflow.api.publisher import Publisher
+from linkflow.secrets import laravel
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ApiConfig:
     # Who may call what (None: everyone may call everything).
     auth: Authenticator | None = None
     follow_definitions: bool = True
+    # The key stored credentials are encrypted with (LINKFLOW_APP_KEY); None: the API
+    # refuses to store credentials.
+    app_key: bytes | None = None
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> ApiConfig:
@@ -51,7 +56,19 @@ class ApiConfig:
         overrides.setdefault("kafka_bootstrap", settings.kafka_bootstrap())
         if "auth" not in overrides:
             overrides["auth"] = Authenticator.from_environment()
+        if "app_key" not in overrides:
+            overrides["app_key"] = app_key_from_environment()
         return cls(**overrides)
+
+
+def app_key_from_environment() -> bytes | None:
+    text = os.environ.get(laravel.ENV_APP_KEY)
+    if not text:
+        return None
+    try:
+        return laravel.parse_key(text)
+    except laravel.CipherError as exc:
+        raise ValueError(f"{laravel.ENV_APP_KEY}: {exc}") from None
 
 
 def _now_ms() -> int:

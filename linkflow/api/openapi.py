@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from linkflow.api.credentials import NAME as CREDENTIAL_NAME
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
 from linkflow.model.limits import MAX_HISTORY_EVENTS, MAX_ID_LENGTH, MAX_VERSION
+from linkflow.secrets.records import TYPES as CREDENTIAL_TYPES
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -293,6 +295,13 @@ SCHEMAS: dict[str, Schema] = {
         required=[],
         additionalProperties=False,
     ),
+    "CredentialSummary": _obj(
+        {
+            "name": _STR,
+            "type": _STR,
+            "updated_at_ms": {**_INT, "description": "when it was last stored"},
+        }
+    ),
     "Reset": _obj(
         {
             "event_id": {
@@ -384,6 +393,26 @@ _BODY_ERRORS = {
     "408": _error("the request body did not arrive in time"),
     "413": _error("the body, or a payload in it, is too large"),
 }
+
+
+def _credential_body(kind: str) -> Schema:
+    required, optional = CREDENTIAL_TYPES[kind]
+    secret = {**_STR, "minLength": 1}
+    fields = {name: secret for name in required + optional}
+    data = (
+        {"type": "object", "additionalProperties": secret, "minProperties": 1}
+        if kind == "headers"
+        else _obj(fields, required=list(required), additionalProperties=False)
+    )
+    return _obj(
+        {
+            "name": {**_STR, "pattern": CREDENTIAL_NAME.pattern},
+            "type": {**_STR, "enum": [kind]},
+            "data": data,
+        },
+        required=["name", "type", "data"],
+        additionalProperties=False,
+    )
 
 
 def _command(operation_id: str, summary: str, body: Schema, required: bool) -> Schema:
@@ -726,6 +755,58 @@ PATHS: dict[str, Schema] = {
                     "dead letters",
                 ),
                 "400": _BAD,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/credentials": {
+        "post": {
+            "operationId": "setCredential",
+            "summary": "Store (or replace) a credential, encrypted with LINKFLOW_APP_KEY",
+            "description": "Types and fields: bearer {token}, basic {username, password}, "
+            "api_key {key, header?}, headers {any}. Nodes name it in `credentials`; only "
+            "workers decrypt it. No response ever holds the fields.",
+            "tags": ["credentials"],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    JSON: {"schema": {"oneOf": [_credential_body(k) for k in CREDENTIAL_TYPES]}}
+                },
+            },
+            "responses": {
+                "201": _json(_ref("CredentialSummary"), "stored"),
+                "400": _BAD,
+                **_BODY_ERRORS,
+                "409": _error("the API has no LINKFLOW_APP_KEY to encrypt with"),
+                "503": _UNAVAILABLE,
+            },
+        },
+        "get": {
+            "operationId": "listCredentials",
+            "summary": "The stored credentials' names and types (never their fields)",
+            "tags": ["credentials"],
+            "responses": {
+                "200": _json(
+                    _obj({"credentials": {"type": "array", "items": _ref("CredentialSummary")}}),
+                    "stored credentials",
+                ),
+                "400": _BAD,
+                "503": _UNAVAILABLE,
+            },
+        },
+    },
+    "/v1/credentials/{name}": {
+        "delete": {
+            "operationId": "deleteCredential",
+            "summary": "Delete a stored credential",
+            "tags": ["credentials"],
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": _STR},
+            ],
+            "responses": {
+                "200": _json(_obj({"name": _STR, "deleted": _BOOL}), "deleted"),
+                "400": _BAD,
+                "404": _error("no such credential"),
                 "503": _UNAVAILABLE,
             },
         }

@@ -57,7 +57,7 @@ class Publisher:
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let deliveries drain
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+    async def publish(self, topic: str, key: bytes, value: bytes | None) -> None:
         """Return once the broker has the message; PublishError otherwise."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "linkflow.cli.up",
     "linkflow.cli.replay",
     "linkflow.cli.reset",
+    "linkflow.cli.credentials",
 )
 
 

@@ -11,7 +11,9 @@ the headers (a token, a signature) at call time.
         return {"Authorization": f"Bearer {await fetch_token()}"}
 
 Register providers in a module the worker imports, e.g. one exposed through the
-`linkflow.nodes` entry point group.
+`linkflow.nodes` entry point group. A name no provider has is looked up among the stored
+credentials (`linkflow credentials set`, the `linkflow.credentials` topic, decrypted with
+LINKFLOW_APP_KEY) when the worker follows them (`linkflow.secrets.follower`).
 """
 
 from __future__ import annotations
@@ -42,9 +44,22 @@ class CredentialRequest:
 Provider = Callable[[CredentialRequest], Mapping[str, str] | Awaitable[Mapping[str, str]]]
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """Headers to send, and every secret string in them (to scrub from what is reported)."""
+
+    headers: dict[str, str]
+    secrets: list[str]
+
+
+# Stored credentials: the headers and secret values of a name, or None if none is stored.
+StoredSource = Callable[[CredentialRequest], Awaitable[Resolved | None]]
+
+
 class CredentialRegistry:
     def __init__(self) -> None:
         self._providers: dict[str, Provider] = {}
+        self.stored: StoredSource | None = None
 
     def register(self, name: str, provider: Provider, *, replace: bool = False) -> None:
         if name in self._providers and not replace:
@@ -58,7 +73,11 @@ class CredentialRegistry:
         return sorted(self._providers)
 
     async def headers(self, request: CredentialRequest) -> dict[str, str]:
-        """The headers of `request.name`'s provider.
+        return (await self.resolve(request)).headers
+
+    async def resolve(self, request: CredentialRequest) -> Resolved:
+        """The headers of `request.name`'s provider, or of the stored credential of that
+        name.
 
         Unknown names fail for good (a deployment mistake retries cannot fix); a provider
         failing is assumed transient (a token endpoint down). Messages never include the
@@ -66,9 +85,13 @@ class CredentialRegistry:
         """
         provider = self._providers.get(request.name)
         if provider is None:
+            stored = await self.stored(request) if self.stored is not None else None
+            if stored is not None:
+                return stored
+            where = "on this worker" + (" or stored" if self.stored is not None else "")
             raise ActivityError(
                 CREDENTIALS_NOT_FOUND,
-                f"no credentials named {request.name!r} on this worker",
+                f"no credentials named {request.name!r} {where}",
                 retryable=False,
                 details={"credentials": request.name},
             )
@@ -92,7 +115,20 @@ class CredentialRegistry:
                 "not a mapping of headers",
                 retryable=False,
             )
-        return {str(k): str(v) for k, v in supplied.items()}
+        headers = {str(k): str(v) for k, v in supplied.items()}
+        return Resolved(headers, header_secrets(headers))
+
+
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The secret strings of credential headers: each value, and the token after an
+    authorization scheme (`Bearer <token>`)."""
+    found: list[str] = []
+    for value in headers.values():
+        found.append(value)
+        scheme, _, token = value.partition(" ")
+        if token and scheme.isalpha():
+            found.append(token)
+    return found
 
 
 CREDENTIALS = CredentialRegistry()

@@ -5,8 +5,10 @@ lists of them); `body` with `body_type` json (the default for non-strings), form
 object, sent url-encoded) or raw (a string, sent as is with `content_type`); `timeout`
 (milliseconds or e.g. "30s"; default 30 s); `response_type` auto (by Content-Type), json,
 text or bytes (base64); `follow_redirects` (true); `expect_status` (a status or list that
-counts as success; default: below 400); `credentials` (the name of a registered provider
-whose headers are added, see linkflow.nodes.credentials); `max_response_bytes` (10 MiB).
+counts as success; default: below 400); `credentials` (the name of a credential whose
+headers are added: a provider registered in the worker, or one stored with `linkflow
+credentials set`; see linkflow.nodes.credentials; its values are scrubbed from the result
+and errors); `max_response_bytes` (10 MiB).
 
 Result: `{"status": int, "headers": {name: value}, "body": ...}`. Failures are classified
 in linkflow.nodes.http_errors.
@@ -33,6 +35,7 @@ from linkflow.nodes.http_errors import (
     status_error,
     transport_error,
 )
+from linkflow.secrets.redact import redact, secrets_of
 from linkflow.worker.context import ActivityContext
 from linkflow.worker.errors import ActivityError
 from linkflow.worker.registry import activity
@@ -85,7 +88,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "credentials": {
             "type": "string",
-            "description": "A registered credentials provider whose headers are added.",
+            "description": "A credential (stored with `linkflow credentials set`, or a "
+            "provider registered in the worker) whose headers are added; its secret values "
+            "are replaced by [redacted] in the result and in errors.",
         },
         "max_response_bytes": {
             "type": "integer",
@@ -207,7 +212,7 @@ async def _session() -> aiohttp.ClientSession:
     NODE_TYPE,
     config_schema=CONFIG_SCHEMA,
     description="One HTTP request. A status that does not count as success fails the node "
-    "(5xx, 408 and 429 are retryable); `credentials` adds a registered provider's headers.",
+    "(5xx, 408 and 429 are retryable); `credentials` adds a stored credential's headers.",
     output='`{"status": int, "headers": {name: value}, "body": ...}`',
     task_queue="http",
 )
@@ -218,15 +223,32 @@ async def http(ctx: ActivityContext, config: Any) -> dict[str, Any]:
     content_type = kwargs.pop("content_type", None)
     if content_type and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = content_type
+    secrets: list[str] = []
     if req.credentials:
-        # Applied last: a definition cannot override what the provider vouches for.
-        headers.update(
-            await CREDENTIALS.headers(
-                CredentialRequest(
-                    req.credentials, req.method, req.url, ctx.execution_id, ctx.node_id
-                )
-            )
+        resolved = await CREDENTIALS.resolve(
+            CredentialRequest(req.credentials, req.method, req.url, ctx.execution_id, ctx.node_id)
         )
+        # Applied last: a definition cannot override what the provider vouches for.
+        headers.update(resolved.headers)
+        secrets = secrets_of(resolved.secrets)
+    try:
+        result = await _call(ctx, req, headers, kwargs)
+    except ActivityError as exc:
+        if not secrets:
+            raise
+        # A server that echoes the credential must not put it into history or logs.
+        raise ActivityError(
+            exc.type,
+            redact(exc.message, secrets),
+            retryable=exc.retryable,
+            details=redact(exc.details, secrets),
+        ) from None
+    return redact(result, secrets)  # type: ignore[no-any-return]
+
+
+async def _call(
+    ctx: ActivityContext, req: HttpRequest, headers: dict[str, str], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     session = await ctx.resources.get(SESSION_RESOURCE, _session)
     try:
         async with session.request(

@@ -39,6 +39,10 @@ from confluent_kafka import KafkaException
 
 from linkflow import dlq, transport
 from linkflow.codec import DecodeError, EncodeError, decode_task
+from linkflow.nodes.credentials import CREDENTIALS
+from linkflow.secrets import laravel
+from linkflow.secrets.follower import CredentialFollower
+from linkflow.secrets.laravel import ENV_APP_KEY
 from linkflow.transport import MAX_PAYLOAD_BYTES, payload_bytes
 from linkflow.worker import messages
 from linkflow.worker.consumer import Fetched, TaskConsumer
@@ -147,6 +151,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: dict[asyncio.Task[Any], Fetched] = {}  # tasks waiting for a slot
         self._failure: BaseException | None = None
+        self._credentials: CredentialFollower | None = None
         self._consumer: TaskConsumer | None = None
 
     @property
@@ -199,6 +204,7 @@ class Worker:
             commit_interval=cfg.commit_interval,
         )
         self._loop = loop
+        self._credentials = follow_stored_credentials(cfg.bootstrap_servers, cfg.topic_prefix)
         if self._early_stop is not None:
             self._on_stop(self._early_stop)
         self._consumer.start()
@@ -482,6 +488,23 @@ class Worker:
         except Exception:
             log.exception("closing handler resources failed")
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._credentials is not None:
+            CREDENTIALS.stored = None
+            await loop.run_in_executor(None, self._credentials.stop)
+
+
+def follow_stored_credentials(bootstrap: str, topic_prefix: str) -> CredentialFollower | None:
+    """Stored credentials for the `credentials` config of nodes, when this worker has the
+    key to decrypt them (LINKFLOW_APP_KEY)."""
+    text = os.environ.get(ENV_APP_KEY)
+    if not text:
+        return None
+    follower = CredentialFollower(
+        bootstrap, topic_prefix + transport.CREDENTIALS, laravel.parse_key(text)
+    )
+    follower.start()
+    CREDENTIALS.stored = follower.resolve
+    return follower
 
 
 def _now_ms() -> int:

@@ -336,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = self.path.split("?", 1)[0].strip("/").split("/")
-        status, payload = self.server.respond(parts, body)
+        status, payload = self.server.respond(parts, body, dict(self.headers))
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -350,20 +350,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 class HttpServer(ThreadingHTTPServer):
     """/echo (the request body back), /flaky/<key> (503 on the first call per key, then
-    200), /status/<code>; counts calls per path."""
+    200), /status/<code>, /headers/<code> (the request headers back with that status);
+    counts calls per path."""
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.calls: dict[str, int] = {}
+        self.headers_seen: list[dict[str, str]] = []  # of /headers/<code> calls
         self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def respond(self, parts: list[str], body: bytes) -> tuple[int, Any]:
+    def respond(
+        self, parts: list[str], body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         path = "/".join(parts)
         with self._lock:
             self.calls[path] = count = self.calls.get(path, 0) + 1
@@ -373,6 +377,9 @@ class HttpServer(ThreadingHTTPServer):
             )
         if parts[0] == "status":
             return int(parts[1]), {"status": int(parts[1])}
+        if parts[0] == "headers":
+            self.headers_seen.append(dict(headers or {}))
+            return int(parts[1]), {"headers": headers or {}}
         with contextlib.suppress(ValueError):
             return 200, {"echo": json.loads(body or b"null"), "path": path}
         return 200, {"echo": body.decode(errors="replace"), "path": path}

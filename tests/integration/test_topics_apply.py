@@ -82,10 +82,12 @@ def test_apply_creates_every_topic_then_a_second_apply_changes_nothing(
     kafka_bootstrap: str, admin: AdminClient, prefix: str
 ) -> None:
     desired = desired_specs(overrides=Overrides(prefix=prefix), environ={})
-    assert len(desired) == 7  # 5 execution topics + tasks.default, tasks.http
+    assert (
+        len(desired) == 8
+    )  # commands, results, history, definitions, dlq, credentials, 2 task topics
 
     first = apply_topics(kafka_bootstrap, prefix=prefix, timeout=TIMEOUT)
-    assert [type(a) for a in first.actions] == [CreateTopic] * 7
+    assert [type(a) for a in first.actions] == [CreateTopic] * 8
     assert not first.refused
 
     actual = describe(admin, [spec.name for spec in desired])
@@ -181,10 +183,10 @@ def test_the_cli_prints_the_plan_no_changes_and_refusals(
     assert main(["topics", "apply", "--dry-run", *common]) == 0
     out = capsys.readouterr().out
     assert f"+ create {prefix}linkflow.history partitions=12 replication_factor=1" in out
-    assert "7 change(s): dry run, nothing changed" in out
+    assert "8 change(s): dry run, nothing changed" in out
 
     assert main(["topics", "apply", *common]) == 0
-    assert f"7 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
+    assert f"8 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
 
     assert main(["topics", "apply", *common]) == 0
     assert capsys.readouterr().out == "no changes\n"

@@ -54,6 +54,7 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
         "linkflow.results",
         "linkflow.history",
         "linkflow.definitions",
+        "linkflow.credentials",
         "linkflow.tasks.default",
         "linkflow.tasks.http",
         "linkflow.dlq",
@@ -62,6 +63,7 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
     assert {s.copartition_group for s in execution} == {"execution"}
     assert len({s.partitions for s in execution}) == 1
     assert specs["linkflow.definitions"].config["cleanup.policy"] == "compact"
+    assert specs["linkflow.credentials"].config["cleanup.policy"] == "compact"
     assert specs["linkflow.history"].config["retention.ms"] == "-1"
     for spec in specs.values():
         assert spec.replication_factor == 1

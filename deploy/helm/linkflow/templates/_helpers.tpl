@@ -39,6 +39,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 - name: LINKFLOW_HOME
   value: /var/lib/linkflow
+{{- if .Values.credentials.appKeySecret }}
+- name: LINKFLOW_APP_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.credentials.appKeySecret }}
+      key: app-key
+{{- end }}
 {{- with .Values.kafka.securityProtocol }}
 - name: LINKFLOW_KAFKA_SECURITY_PROTOCOL
   value: {{ . | quote }}
