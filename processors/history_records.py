@@ -27,6 +27,7 @@ from linkflow.codec import (
 )
 from linkflow.engine import (
     ActivityTask,
+    CancelActivityTask,
     CancelChildWorkflow,
     Effect,
     EngineInput,
@@ -129,8 +130,8 @@ def outgoing(
     """The records a decision sends: its history events, then the messages its effects imply.
 
     Timers need no message: the timers processor reads TimerStarted/TimerCanceled from
-    history. Cancelling a running activity attempt sends nothing either: the tasks topic has
-    no cancel message yet, and the engine ignores the result of an attempt it cancelled.
+    history. A cancelled or timed-out attempt gets a CancelActivityTask on its task topic,
+    under the execution's key like the task, so the worker that has it hears of it.
     """
     out = [
         Outgoing(transport.HISTORY, e.execution_id.encode(), encode_history(e.to_dict()))
@@ -150,6 +151,19 @@ def _effect_record(effect: Effect, now_ms: int) -> Outgoing | None:
             transport.task_topic(effect.task_queue),
             effect.execution_id.encode(),
             encode_task(message),
+        )
+    if isinstance(effect, CancelActivityTask):
+        cancel = {
+            "task_type": "CancelActivityTask",
+            "execution_id": effect.execution_id,
+            "activity_id": effect.activity_id,
+            "attempt": effect.attempt,
+            "reason": effect.reason,
+        }
+        return Outgoing(
+            transport.task_topic(effect.task_queue),
+            effect.execution_id.encode(),
+            encode_task(cancel),
         )
     if isinstance(effect, StartChildWorkflow | CancelChildWorkflow | TerminateChildWorkflow):
         return _command(effect.command.to_dict(), now_ms)

@@ -12,6 +12,7 @@ from typing import Any
 from linkflow.engine.events import (
     ActivityTaskCanceled,
     ActivityTaskScheduled,
+    ActivityTaskTimedOut,
     ChildWorkflowExecutionStarted,
     HistoryEvent,
     TimerCanceled,
@@ -77,6 +78,7 @@ class CancelActivityTask:
     execution_id: str
     activity_id: str
     attempt: int
+    reason: str = "canceled"  # or the timeout type of a timed-out attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,15 +237,17 @@ def effects_of(state: ExecutionState, events: Iterable[HistoryEvent]) -> list[Ef
             )
         elif isinstance(a, TimerCanceled):
             out.append(CancelTimer(execution_id=execution_id, timer_id=a.timer_id))
-        elif isinstance(a, ActivityTaskCanceled):
+        elif isinstance(a, ActivityTaskCanceled | ActivityTaskTimedOut):
             node_id = a.activity_id.split("@", 1)[0]
             node = state.plan.nodes.get(node_id)
+            reason = a.timeout_type if isinstance(a, ActivityTaskTimedOut) else "canceled"
             out.append(
                 CancelActivityTask(
                     task_queue=(node.task_queue if node else None) or DEFAULT_TASK_QUEUE,
                     execution_id=execution_id,
                     activity_id=a.activity_id,
                     attempt=a.attempt,
+                    reason=reason,
                 )
             )
         elif isinstance(a, ChildWorkflowExecutionStarted):

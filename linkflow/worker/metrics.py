@@ -12,7 +12,7 @@ ACTIVITY_DURATION = Histogram(
 )
 ACTIVITIES = Counter(
     "linkflow_activities",  # exported as linkflow_activities_total
-    "Activity attempts run, by node type and outcome (completed, failed, timed_out).",
+    "Activity attempts run, by node type and outcome (completed, failed, timed_out, canceled).",
     ["node_type", "outcome"],
 )
 DEAD_LETTERS = Counter(

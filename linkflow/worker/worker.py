@@ -30,6 +30,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ _REPORT_BACKOFF_S = (0.1, 5.0)  # first and longest pause between attempts to re
 # drops librdkafka's prefetched data: with 1000, a backlog of noop tasks ran at ~2.4k/s, with
 # 5000 at ~7.4k/s (one process, 200 concurrent, local broker).
 _DEFAULT_PREFETCH = 5000
+CANCEL_TASK = "CancelActivityTask"
+# Cancelled attempts remembered, for a cancel that arrives before its attempt started.
+_CANCELED_REMEMBERED = 10_000
 
 
 def default_identity() -> str:
@@ -119,6 +123,7 @@ class WorkerStats:
     failed: int = 0
     timed_out: int = 0
     dead_lettered: int = 0
+    canceled: int = 0  # stopped or skipped by a CancelActivityTask; no result sent
     dropped: int = 0  # fetched but not started (drain or revocation): fetched again later
     abandoned: int = 0  # still running when the drain timeout ran out: run again later
     running_seconds: float = 0.0
@@ -126,7 +131,8 @@ class WorkerStats:
     def summary(self) -> str:
         return (
             f"{self.completed} completed, {self.failed} failed "
-            f"({self.timed_out} timed out), {self.dead_lettered} dead-lettered, "
+            f"({self.timed_out} timed out), {self.canceled} cancelled, "
+            f"{self.dead_lettered} dead-lettered, "
             f"{self.dropped} not started, {self.abandoned} abandoned at drain "
             f"in {self.running_seconds:.1f} s"
         )
@@ -152,6 +158,9 @@ class Worker:
         self._waiting: dict[asyncio.Task[Any], Fetched] = {}  # tasks waiting for a slot
         self._failure: BaseException | None = None
         self._credentials: CredentialFollower | None = None
+        # Attempts running now, and attempts a CancelActivityTask named (oldest first).
+        self._running: dict[tuple[str, str, int], asyncio.Task[Outcome]] = {}
+        self._canceled: OrderedDict[tuple[str, str, int], str] = OrderedDict()
         self._consumer: TaskConsumer | None = None
 
     @property
@@ -254,7 +263,12 @@ class Worker:
                 finished = True
                 return
             try:
-                task = messages.ActivityTask.from_message(decode_task(item.value))
+                message = decode_task(item.value)
+                if message.get("task_type") == CANCEL_TASK:
+                    self._cancel_attempt(message)
+                    finished = True
+                    return
+                task = messages.ActivityTask.from_message(message)
             except DecodeError as exc:
                 await self._dead_letter(item, str(exc.reason), type(exc).__name__, str(exc))
                 finished = True
@@ -307,10 +321,29 @@ class Worker:
 
     # ---- running an activity -----------------------------------------------------------
 
+    def _cancel_attempt(self, message: dict[str, Any]) -> None:
+        """A CancelActivityTask: cancel the attempt's handler if it runs here, and remember
+        it so the attempt is skipped if it has not started yet (it comes first on the
+        partition, but may still wait for a slot)."""
+        key = (str(message["execution_id"]), str(message["activity_id"]), int(message["attempt"]))
+        self._canceled[key] = str(message.get("reason") or "canceled")
+        while len(self._canceled) > _CANCELED_REMEMBERED:
+            self._canceled.popitem(last=False)
+        running = self._running.get(key)
+        if running is not None:
+            log.info("cancelling %s/%s#%d: %s", *key, self._canceled[key])
+            running.cancel()
+
     async def _run(self, task: messages.ActivityTask) -> None:
         cfg = self.config
         spec = self.registry.get(task.node_type)
         label = task.node_type if spec is not None else UNKNOWN_NODE_TYPE_LABEL
+        key = (task.execution_id, task.activity_id, task.attempt)
+        if key in self._canceled:
+            # Cancelled before it started: the engine recorded that; nothing to report.
+            self.stats.canceled += 1
+            ACTIVITIES.labels(label, "canceled").inc()
+            return
         ctx = ActivityContext(
             execution_id=task.execution_id,
             activity_id=task.activity_id,
@@ -342,8 +375,8 @@ class Worker:
                     lambda details: self._heartbeat(task, details),
                 )
             )
-        try:
-            outcome = await execute(
+        runner = asyncio.get_running_loop().create_task(
+            execute(
                 spec,
                 ctx,
                 task.input,
@@ -351,7 +384,22 @@ class Worker:
                 executor=self._executor,
                 known=self.registry.names,
             )
+        )
+        self._running[key] = runner
+        try:
+            outcome = await runner
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # this worker is stopping: the attempt runs again elsewhere
+            # A CancelActivityTask stopped the handler: the engine already recorded the
+            # attempt as cancelled or timed out, so no result is sent.
+            self.stats.canceled += 1
+            ACTIVITIES.labels(label, "canceled").inc()
+            ACTIVITY_DURATION.labels(label, "canceled").observe(time.monotonic() - began)
+            return
         finally:
+            self._running.pop(key, None)
             if beat is not None:
                 beat.cancel()
             IN_FLIGHT.dec()

@@ -15,7 +15,7 @@ from test_runtime_support import (
     runtime,
     unique_id,
 )
-from test_timers_support import read_dead_letters
+from test_timers_support import read_dead_letters, wait_until
 
 from linkflow.cli.main import main
 from linkflow.codec import encode_command
@@ -312,6 +312,35 @@ def test_cancel_stops_a_waiting_execution(rt: Runtime) -> None:
     outcome = rt.wait(execution_id)
     assert outcome.status == "canceled", outcome
     assert "TimerCanceled" in types(outcome.events)
+
+
+def test_cancel_reaches_the_worker_running_the_activity(rt: Runtime) -> None:
+    """The cancelled execution's running attempt is stopped on its worker, which reports
+    nothing; ActivityTaskCanceled is recorded once."""
+    wf = unique_id("cancel-running")
+    rt.register(
+        {
+            "id": wf,
+            "version": 1,
+            "nodes": [
+                {"id": "start", "type": "trigger"},
+                {"id": "nap", "type": "sleep", "config": {"seconds": 3600}},
+            ],
+            "edges": [{"source": "start", "target": "nap"}],
+        }
+    )
+    execution_id = rt.client.start(wf, {})
+    rt.wait_for_event(execution_id, "ActivityTaskStarted")
+    rt.client.cancel(execution_id, "no longer needed")
+    outcome = rt.wait(execution_id)
+    assert outcome.status == "canceled", outcome
+    assert types(outcome.events).count("ActivityTaskCanceled") == 1
+    worker = rt.processes["worker"]
+    wait_until(
+        lambda: f"cancelling {execution_id}/nap#1: canceled" in worker.log_text(),
+        30,
+        "the worker to cancel the attempt",
+    )
 
 
 def test_subworkflow_parent_resumes_with_the_child_outcome(rt: Runtime) -> None:

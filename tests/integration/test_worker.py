@@ -342,6 +342,39 @@ def test_heartbeats_and_the_start_to_close_safety_net(queue: Queue, results: Log
     assert timed_out["error"]["details"]["timeout_type"] == "start_to_close"
 
 
+def cancel(n: int, reason: str = "canceled") -> bytes:
+    return encode_task(
+        {
+            "task_type": "CancelActivityTask",
+            "execution_id": "exec-1",
+            "activity_id": f"a{n}",
+            "attempt": 1,
+            "reason": reason,
+        }
+    )
+
+
+def test_a_cancel_stops_a_running_attempt_and_skips_one_not_started(
+    queue: Queue, results: Log
+) -> None:
+    """CancelActivityTask (the engine's answer to a cancelled execution or a timed-out
+    attempt) cancels the handler where it runs; one that arrives before its attempt started
+    makes the worker skip it; neither reports an outcome."""
+    queue.produce(task(0, "sleep", {"seconds": 3600}))
+    running = RunningWorker(queue.config)
+    try:
+        results.wait_for(lambda items: of(items, "ActivityStarted", "a0"), "a0 started")
+        queue.produce(cancel(0), cancel(1, "start_to_close"), task(1, "sleep", {"seconds": 3600}))
+        queue.produce(task(2, "sleep", {"seconds": 0.01}))
+        items = results.wait_for(finished("a2"), "the outcome of a2")
+        wait_until(lambda: running.worker.stats.canceled == 2, "both attempts cancelled")
+    finally:
+        stats = running.stop()
+    assert outcome(items, "a0") is None and outcome(items, "a1") is None
+    assert not of(items, "ActivityStarted", "a1")  # skipped, never started
+    assert (stats.canceled, stats.completed, stats.abandoned) == (2, 1, 0)
+
+
 def test_only_the_completed_prefix_is_committed_so_a_crash_reruns_from_the_gap(
     queue: Queue, results: Log, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from linkflow.engine import ActivityCompleted
 from linkflow.engine.backoff import jitter_fraction, retry_delay_ms
+from linkflow.engine.effects import CancelActivityTask, effects_of
 from linkflow.model import RetryPolicy
 from linkflow.testing import (
     NO_REPLY,
@@ -213,6 +214,21 @@ def test_start_to_close_timeout_counts_from_scheduling_without_s2s() -> None:
     kinds = [e.attributes.timeout_type for e in run.events("ActivityTaskTimedOut")]
     assert kinds == ["start_to_close"] * 3  # three attempts, each timed out
     assert env.now_ms - run.history[0].timestamp_ms == 2000 + 1000 + 2000 + 2000 + 2000
+
+
+def test_a_timed_out_attempt_is_cancelled_on_its_worker() -> None:
+    """Each timed-out attempt's decision sends a CancelActivityTask to its task queue, so
+    the worker stops the handler instead of finishing work nobody waits for."""
+    doc = flaky_doc(timeout={"start_to_close": "2s"})
+    env = WorkflowTestEnv([doc], handlers={"http": lambda _: Delayed(5000, "slow")})
+    run = env.start("flaky")
+    assert run.result() == "Timeout"
+    state = env.replay(run.execution_id)
+    timed_out = run.events("ActivityTaskTimedOut")
+    cancels = [e for e in effects_of(state, timed_out) if isinstance(e, CancelActivityTask)]
+    assert [(c.activity_id, c.attempt, c.reason, c.task_queue) for c in cancels] == [
+        ("call", n, "start_to_close", "http") for n in (1, 2, 3)
+    ]
 
 
 def test_start_resets_schedule_to_start_and_arms_start_to_close() -> None:

@@ -282,7 +282,7 @@ def test_codec_decodes_one_branch_release_after_the_union_grows() -> None:
     v2 = copy.deepcopy(v1)
     v2["fields"][2]["type"].insert(
         0,
-        {"type": "record", "name": "CancelActivityTask", "namespace": "io.linkflow.v1.tasks",
+        {"type": "record", "name": "FutureTask", "namespace": "io.linkflow.v1.tasks",
          "fields": [{"name": "activity_id", "type": "string"}]},
     )  # fmt: skip
     task = {
