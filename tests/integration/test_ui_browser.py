@@ -154,6 +154,26 @@ def test_an_execution_is_followed_and_approved_from_the_ui(
     browser.get(f"{api}/ui/#/?status=completed&workflow={wf}")
     _until(browser, f'tr[data-execution="{execution_id}"]', "completed")
 
+    # Reset the completed execution to where `prepare` completed: the page moves to the new
+    # run, which waits for the approval again.
+    prepared = next(
+        e
+        for e in rt.history(execution_id)
+        if e["event_type"] == "NodeCompleted" and e["attributes"]["node_id"] == "prepare"
+    )
+    browser.get(f"{api}/ui/#/e/{execution_id}")
+    _until(browser, "h1 .badge", "completed")
+    browser.find_element("id", "reset-event").send_keys(str(prepared["event_id"]))
+    browser.find_element("id", "reason").send_keys("ship again")
+    browser.find_element("id", "reset").click()
+    _until(browser, 'g[data-node="approve"][data-status="running"]')
+    new_id = browser.current_url.rsplit("/", 1)[1]
+    assert new_id != execution_id
+    _until(browser, '#history tr[data-event="MarkerRecorded"]', "execution_reset")
+    _shot(browser, "3b-reset")
+    rt.client.signal(new_id, "approve", {"approved": True})
+    assert rt.wait(new_id).status == "completed"
+
 
 def test_cancel_from_the_ui(ui_runtime: tuple[Runtime, str], browser: Any) -> None:
     rt, api = ui_runtime
@@ -243,7 +263,7 @@ def test_the_buttons_follow_the_role_of_the_token(
 
     use("viewer-token-for-the-ui")
     _until(browser, "#who", "dashboards (viewer)")
-    for button in ("send-signal", "cancel", "terminate"):
+    for button in ("send-signal", "cancel", "terminate", "reset"):
         element = browser.find_element(By.ID, button)
         assert element.get_attribute("disabled") is not None, button
         assert "may not" in (element.get_attribute("title") or ""), button
@@ -254,6 +274,7 @@ def test_the_buttons_follow_the_role_of_the_token(
     assert browser.find_element(By.ID, "send-signal").get_attribute("disabled") is None
     assert browser.find_element(By.ID, "cancel").get_attribute("disabled") is None
     assert browser.find_element(By.ID, "terminate").get_attribute("disabled") is not None
+    assert browser.find_element(By.ID, "reset").get_attribute("disabled") is not None
     browser.find_element(By.ID, "signal-name").send_keys("approve")
     browser.find_element(By.ID, "signal-payload").send_keys('{"approved": true}')
     browser.find_element(By.ID, "send-signal").click()

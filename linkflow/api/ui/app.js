@@ -1,6 +1,7 @@
 // LinkFlow's web UI: plain ES modules on the query API, no build step.
 // Views: #/ (executions, filtered, refreshed live), #/e/<execution id> (graph coloured by
-// node state, nodes with attempts, history timeline, input/output, signal/cancel/terminate)
+// node state, nodes with attempts, history timeline, input/output, signal/cancel/terminate/
+// reset)
 // and #/dlq (dead letters with their reasons, requeue).
 
 const REFRESH_MS = 1500;
@@ -222,11 +223,35 @@ function actions(execution, onDone) {
     disabled: open && may(permission) ? null : "",
     title: may(permission) ? null : `your role (${me && me.role}) may not ${permission}`,
   });
+  // Reset works on closed executions too: a new run goes on from the chosen event.
+  const resetEvent = el("input", { id: "reset-event", type: "number", min: "1", placeholder: "event #", style: "width: 7em" });
+  const reset = async () => {
+    const eventId = parseInt(resetEvent.value, 10);
+    if (!(eventId >= 1)) {
+      message.textContent = "reset: give the event # to go on from (see the history below)";
+      return;
+    }
+    if (open && !confirm("The running execution will be terminated. Reset it?")) return;
+    message.textContent = "reset…";
+    try {
+      const answer = await api(`/v1/executions/${enc(execution.execution_id)}/reset`, {
+        method: "POST", body: JSON.stringify({ event_id: eventId, reason: reason.value }),
+      });
+      location.hash = `#/e/${enc(answer.execution_id)}`;
+    } catch (error) {
+      message.textContent = `reset failed: ${error.message}`;
+    }
+  };
   return el("div", { class: "actions" },
     name, payload, el("button", { id: "send-signal", onclick: signal, ...state("signal") }, "Signal"),
     reason,
     el("button", { id: "cancel", onclick: () => run("cancel", "cancel", { reason: reason.value }), ...state("cancel") }, "Cancel"),
     el("button", { id: "terminate", class: "danger", onclick: () => confirm("Terminate this execution?") && run("terminate", "terminate", { reason: reason.value }), ...state("terminate") }, "Terminate"),
+    resetEvent,
+    el("button", {
+      id: "reset", onclick: reset, disabled: may("reset") ? null : "",
+      title: may("reset") ? "a new run that goes on from this event" : `your role (${me && me.role}) may not reset`,
+    }, "Reset to event"),
     message);
 }
 
