@@ -63,6 +63,18 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "encrypts with it, workers decrypt with it; `python -m linkflow.secrets.laravel` "
         "prints a new one",
     ),
+    EnvVar(
+        "LINKFLOW_CIRCUIT_FAILURES",
+        "5",
+        "workers: failed calls to one integration within the window that open its circuit "
+        "breaker (0: no breakers)",
+    ),
+    EnvVar("LINKFLOW_CIRCUIT_WINDOW_SECONDS", "60", "workers: the window the failures count in"),
+    EnvVar(
+        "LINKFLOW_CIRCUIT_OPEN_SECONDS",
+        "30",
+        "workers: how long an open circuit fails attempts at once before a probe goes through",
+    ),
     EnvVar("LINKFLOW_HOME", "`<project>/.linkflow`", "state directory of the local stack"),
     EnvVar("LINKFLOW_KAFKA_PORT", "19092", "port of the local broker on 127.0.0.1 (`dev up`)"),
     EnvVar(

@@ -17,11 +17,13 @@ Executions (history processor, when it appends the event)
       nothing (the engine's reason: execution closed, stale activity result, ...)
 Activities (workers)
   linkflow_activity_duration_seconds{node_type,outcome}      histogram, one attempt;
-      outcome: completed, failed, timed_out
+      outcome: completed, failed, timed_out, canceled
   linkflow_activities_total{node_type,outcome}               counter, attempts run
   linkflow_activity_schedule_to_start_seconds{task_queue}   histogram, queueing delay
   linkflow_worker_activities_in_flight                       gauge
   linkflow_worker_dead_letters_total{reason}                 counter, undecodable tasks
+  linkflow_circuit_open{circuit}                             gauge, 1 while the circuit
+      breaker of an integration is open (linkflow.worker.circuits)
 Kafka consumers (any consumer group)
   linkflow_consumer_lag_messages{group,topic,partition}      gauge, high watermark - position
 Timers (timers processor)
@@ -47,8 +49,6 @@ Visibility sink
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -59,7 +59,6 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.metrics import MetricWrapperBase
 
 # Latency of one step of a workflow: sub-millisecond transforms up to minutes-long calls.
 _DURATION_BUCKETS = (
@@ -189,56 +188,31 @@ SINK_DB_RETRIES = Counter(
 )
 
 
-# The worker's metrics were first defined in linkflow/worker/metrics.py. Until that module
-# imports them from here, they are created on first access here (module __getattr__), or
-# adopted from the registry when the worker module registered them first: either way one
-# collector per name, whichever module a process imports first.
 _WORKER_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-_LAZY: dict[str, tuple[type[MetricWrapperBase], str, str, tuple[str, ...], dict[str, Any]]] = {
-    "ACTIVITY_DURATION": (
-        Histogram,
-        "linkflow_activity_duration_seconds",
-        "Time from starting an activity attempt to its outcome.",
-        ("node_type", "outcome"),
-        {"buckets": _WORKER_BUCKETS},
-    ),
-    "ACTIVITIES": (
-        Counter,
-        "linkflow_activities",
-        "Activity attempts run, by node type and outcome (completed, failed, timed_out).",
-        ("node_type", "outcome"),
-        {},
-    ),
-    "WORKER_DEAD_LETTERS": (
-        Counter,
-        "linkflow_worker_dead_letters",
-        "Task messages sent to the dead letter topic, by reason.",
-        ("reason",),
-        {},
-    ),
-    "WORKER_ACTIVITIES_IN_FLIGHT": (
-        Gauge,
-        "linkflow_worker_activities_in_flight",
-        "Activities running right now.",
-        (),
-        {},
-    ),
-}
-_lazy_made: dict[str, MetricWrapperBase] = {}
-
-
-def __getattr__(name: str) -> MetricWrapperBase:
-    spec = _LAZY.get(name)
-    if spec is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    made = _lazy_made.get(name)
-    if made is None:
-        cls, metric_name, doc, labels, kwargs = spec
-        lookup = metric_name + ("_total" if cls is Counter else "")
-        existing = REGISTRY._names_to_collectors.get(lookup)
-        made = existing if isinstance(existing, cls) else cls(metric_name, doc, labels, **kwargs)
-        _lazy_made[name] = made
-    return made
+ACTIVITY_DURATION = Histogram(
+    "linkflow_activity_duration_seconds",
+    "Time from starting an activity attempt to its outcome.",
+    ["node_type", "outcome"],
+    buckets=_WORKER_BUCKETS,
+)
+ACTIVITIES = Counter(
+    "linkflow_activities",
+    "Activity attempts run, by node type and outcome (completed, failed, timed_out, canceled).",
+    ["node_type", "outcome"],
+)
+WORKER_DEAD_LETTERS = Counter(
+    "linkflow_worker_dead_letters",
+    "Task messages sent to the dead letter topic, by reason.",
+    ["reason"],
+)
+WORKER_ACTIVITIES_IN_FLIGHT = Gauge(
+    "linkflow_worker_activities_in_flight", "Activities running right now."
+)
+CIRCUIT_OPEN = Gauge(
+    "linkflow_circuit_open",
+    "1 while the circuit breaker of an integration is open (linkflow.worker.circuits).",
+    ["circuit"],
+)
 
 
 def serve(port: int, addr: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> int:

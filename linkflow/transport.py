@@ -18,6 +18,7 @@ HISTORY = "linkflow.history"
 DEFINITIONS = "linkflow.definitions"
 DLQ = "linkflow.dlq"
 CREDENTIALS = "linkflow.credentials"
+CIRCUITS = "linkflow.circuits"
 TASKS_PREFIX = "linkflow.tasks."
 DEFAULT_QUEUE = "default"
 

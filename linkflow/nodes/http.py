@@ -26,16 +26,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from linkflow.nodes import _config as cfg
 from linkflow.nodes.credentials import CREDENTIALS, CredentialRequest
 from linkflow.nodes.http_errors import (
+    HTTP_CONNECTION_ERROR,
+    HTTP_ERROR,
     HTTP_RESPONSE_PARSE_ERROR,
     HTTP_RESPONSE_TOO_LARGE,
+    HTTP_TIMEOUT,
     status_error,
     transport_error,
 )
 from linkflow.secrets.redact import redact, secrets_of
+from linkflow.worker.circuits import CIRCUITS
 from linkflow.worker.context import ActivityContext
 from linkflow.worker.errors import ActivityError
 from linkflow.worker.registry import activity
@@ -92,6 +97,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "provider registered in the worker) whose headers are added; its secret values "
             "are replaced by [redacted] in the result and in errors.",
         },
+        "circuit": {
+            "type": "string",
+            "description": "The circuit breaker this call counts against; default its URL's "
+            "host:port (see docs/workflows.md, Circuit breakers).",
+        },
         "max_response_bytes": {
             "type": "integer",
             "minimum": 0,
@@ -116,6 +126,7 @@ class HttpRequest:
     expect_status: frozenset[int] | None
     credentials: str | None
     max_response_bytes: int
+    circuit: str | None = None
 
 
 def parse_config(config: Any) -> HttpRequest:
@@ -137,6 +148,9 @@ def parse_config(config: Any) -> HttpRequest:
     limit = c.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise cfg.invalid(NODE_TYPE, "'max_response_bytes' must be a non-negative integer")
+    circuit = c.get("circuit")
+    if circuit is not None and (not isinstance(circuit, str) or not circuit):
+        raise cfg.invalid(NODE_TYPE, "'circuit' must be a non-empty string")
     follow = c.get("follow_redirects", True)
     if not isinstance(follow, bool):
         raise cfg.invalid(NODE_TYPE, "'follow_redirects' must be true or false")
@@ -152,6 +166,7 @@ def parse_config(config: Any) -> HttpRequest:
         expect_status=frozenset(expect) if expect is not None else None,
         credentials=credentials,
         max_response_bytes=limit,
+        circuit=circuit,
     )
 
 
@@ -231,9 +246,19 @@ async def http(ctx: ActivityContext, config: Any) -> dict[str, Any]:
         # Applied last: a definition cannot override what the provider vouches for.
         headers.update(resolved.headers)
         secrets = secrets_of(resolved.secrets)
+    circuit = req.circuit or _host(req.url)
+    CIRCUITS.check(circuit)
     try:
         result = await _call(ctx, req, headers, kwargs)
     except ActivityError as exc:
+        # The service's fault (down, slow, overloaded) counts against its circuit; a
+        # refusal of this request (other 4xx, a bad URL) shows the service is there.
+        if exc.type in (HTTP_TIMEOUT, HTTP_CONNECTION_ERROR) or (
+            exc.type == HTTP_ERROR and exc.retryable
+        ):
+            CIRCUITS.failed(circuit)
+        else:
+            CIRCUITS.succeeded(circuit)
         if not secrets:
             raise
         # A server that echoes the credential must not put it into history or logs.
@@ -243,7 +268,19 @@ async def http(ctx: ActivityContext, config: Any) -> dict[str, Any]:
             retryable=exc.retryable,
             details=redact(exc.details, secrets),
         ) from None
+    except BaseException:
+        CIRCUITS.abandoned(circuit)
+        raise
+    CIRCUITS.succeeded(circuit)
     return redact(result, secrets)  # type: ignore[no-any-return]
+
+
+def _host(url: str) -> str:
+    try:
+        parsed = URL(url)
+        return f"{parsed.host}:{parsed.port}" if parsed.host else "<invalid url>"
+    except (ValueError, TypeError):
+        return "<invalid url>"
 
 
 async def _call(

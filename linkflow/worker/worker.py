@@ -34,15 +34,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaException
 
 from linkflow import dlq, transport
 from linkflow.codec import DecodeError, EncodeError, decode_task
-from linkflow.nodes.credentials import CREDENTIALS
 from linkflow.secrets import laravel
-from linkflow.secrets.follower import CredentialFollower
 from linkflow.secrets.laravel import ENV_APP_KEY
 from linkflow.transport import MAX_PAYLOAD_BYTES, payload_bytes
 from linkflow.worker import messages
@@ -67,6 +65,7 @@ _REPORT_BACKOFF_S = (0.1, 5.0)  # first and longest pause between attempts to re
 # 5000 at ~7.4k/s (one process, 200 concurrent, local broker).
 _DEFAULT_PREFETCH = 5000
 CANCEL_TASK = "CancelActivityTask"
+SHARED_STATE_WAIT = 10.0  # seconds a starting worker waits to read the circuits topic
 # Cancelled attempts remembered, for a cancel that arrives before its attempt started.
 _CANCELED_REMEMBERED = 10_000
 
@@ -157,7 +156,7 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: dict[asyncio.Task[Any], Fetched] = {}  # tasks waiting for a slot
         self._failure: BaseException | None = None
-        self._credentials: CredentialFollower | None = None
+        self._followers: list[_Stoppable] = []
         # Attempts running now, and attempts a CancelActivityTask named (oldest first).
         self._running: dict[tuple[str, str, int], asyncio.Task[Outcome]] = {}
         self._canceled: OrderedDict[tuple[str, str, int], str] = OrderedDict()
@@ -213,7 +212,8 @@ class Worker:
             commit_interval=cfg.commit_interval,
         )
         self._loop = loop
-        self._credentials = follow_stored_credentials(cfg.bootstrap_servers, cfg.topic_prefix)
+        # Before the first task: the circuits other workers opened must apply to it.
+        self._followers = await loop.run_in_executor(None, self._follow_shared_state)
         if self._early_stop is not None:
             self._on_stop(self._early_stop)
         self._consumer.start()
@@ -320,6 +320,16 @@ class Worker:
             self._loop.call_soon_threadsafe(self._drop_waiting)
 
     # ---- running an activity -----------------------------------------------------------
+
+    def _follow_shared_state(self) -> list[_Stoppable]:
+        cfg = self.config
+        followers = (
+            follow_stored_credentials(cfg.bootstrap_servers, cfg.topic_prefix),
+            share_circuits(
+                cfg.bootstrap_servers, cfg.topic_prefix, self._producer.raw, cfg.identity
+            ),
+        )
+        return [f for f in followers if f is not None]
 
     def _cancel_attempt(self, message: dict[str, Any]) -> None:
         """A CancelActivityTask: cancel the attempt's handler if it runs here, and remember
@@ -536,23 +546,72 @@ class Worker:
         except Exception:
             log.exception("closing handler resources failed")
         self._executor.shutdown(wait=False, cancel_futures=True)
-        if self._credentials is not None:
-            CREDENTIALS.stored = None
-            await loop.run_in_executor(None, self._credentials.stop)
+        for follower in self._followers:
+            await loop.run_in_executor(None, follower.stop)
 
 
-def follow_stored_credentials(bootstrap: str, topic_prefix: str) -> CredentialFollower | None:
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def follow_stored_credentials(bootstrap: str, topic_prefix: str) -> _Stoppable | None:
     """Stored credentials for the `credentials` config of nodes, when this worker has the
     key to decrypt them (LINKFLOW_APP_KEY)."""
+    # Imported here: the node modules import linkflow.worker, which imports this module.
+    from linkflow.nodes.credentials import CREDENTIALS
+    from linkflow.secrets.follower import CredentialFollower
+
     text = os.environ.get(ENV_APP_KEY)
     if not text:
         return None
-    follower = CredentialFollower(
-        bootstrap, topic_prefix + transport.CREDENTIALS, laravel.parse_key(text)
-    )
+    try:
+        key = laravel.parse_key(text)
+    except laravel.CipherError as exc:
+        raise ValueError(f"{ENV_APP_KEY}: {exc}") from None
+    follower = CredentialFollower(bootstrap, topic_prefix + transport.CREDENTIALS, key)
     follower.start()
     CREDENTIALS.stored = follower.resolve
-    return follower
+
+    class Stop:
+        def stop(self) -> None:
+            CREDENTIALS.stored = None
+            follower.stop()
+
+    return Stop()
+
+
+def share_circuits(
+    bootstrap: str, topic_prefix: str, producer: Any, identity: str
+) -> _Stoppable | None:
+    """The circuit breakers of this worker's nodes, shared with every other worker through
+    `linkflow.circuits` (linkflow.worker.circuits)."""
+    from linkflow.worker.circuits import CIRCUITS, CircuitPolicy
+    from linkflow.worker.follower import TopicFollower
+
+    CIRCUITS.policy = CircuitPolicy.from_environment()
+    if not CIRCUITS.policy.enabled:
+        return None
+    topic = topic_prefix + transport.CIRCUITS
+
+    def publish(key: str, value: bytes | None) -> None:
+        try:
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=_log_failed)
+        except (BufferError, KafkaException) as exc:
+            log.warning("sharing the circuit of %s failed: %r", key, exc)
+
+    CIRCUITS.identity = identity
+    CIRCUITS.publish = publish
+    follower = TopicFollower(bootstrap, topic, CIRCUITS.apply)
+    follower.start()
+    if not follower.caught_up(SHARED_STATE_WAIT):
+        log.warning("%s was not read to its end within %g s", topic, SHARED_STATE_WAIT)
+
+    class Stop:
+        def stop(self) -> None:
+            CIRCUITS.publish = None
+            follower.stop()
+
+    return Stop()
 
 
 def _now_ms() -> int:

@@ -87,7 +87,7 @@ def test_apply_creates_every_topic_then_a_second_apply_changes_nothing(
     )  # commands, results, history, definitions, dlq, credentials, 2 task topics
 
     first = apply_topics(kafka_bootstrap, prefix=prefix, timeout=TIMEOUT)
-    assert [type(a) for a in first.actions] == [CreateTopic] * 8
+    assert [type(a) for a in first.actions] == [CreateTopic] * 9
     assert not first.refused
 
     actual = describe(admin, [spec.name for spec in desired])
@@ -183,10 +183,10 @@ def test_the_cli_prints_the_plan_no_changes_and_refusals(
     assert main(["topics", "apply", "--dry-run", *common]) == 0
     out = capsys.readouterr().out
     assert f"+ create {prefix}linkflow.history partitions=12 replication_factor=1" in out
-    assert "8 change(s): dry run, nothing changed" in out
+    assert "9 change(s): dry run, nothing changed" in out
 
     assert main(["topics", "apply", *common]) == 0
-    assert f"8 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
+    assert f"9 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
 
     assert main(["topics", "apply", *common]) == 0
     assert capsys.readouterr().out == "no changes\n"

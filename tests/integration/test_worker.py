@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from test_runtime_support import http_server
 
-from linkflow import dlq
+from linkflow import dlq, transport
 from linkflow.codec import decode_result, encode_task
 from linkflow.nodes.kafka_publish import kafka_publish
 from linkflow.worker import ActivityContext, ActivityTask, Worker, WorkerConfig, WorkerStats
@@ -70,7 +71,8 @@ class Queue:
 
 @pytest.fixture
 def new_queue(kafka_bootstrap: str) -> Callable[[int], Queue]:
-    """Topics of a test's own: tasks (`partitions`), results and dlq (one partition each)."""
+    """Topics of a test's own: tasks (`partitions`), results, dlq and circuits (one
+    partition each)."""
 
     def make(partitions: int = 1) -> Queue:
         config = WorkerConfig(
@@ -80,6 +82,8 @@ def new_queue(kafka_bootstrap: str) -> Callable[[int], Queue]:
             commit_interval=0.05,
         )
         topics = {config.task_topic: partitions, config.results_topic: 1, config.dlq_topic: 1}
+        # The circuit breakers' shared states (linkflow/worker/circuits.py).
+        topics[config.topic_prefix + transport.CIRCUITS] = 1
         admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
         futures = admin.create_topics([NewTopic(t, n, 1) for t, n in topics.items()])
         for future in futures.values():
@@ -428,6 +432,40 @@ def test_only_the_completed_prefix_is_committed_so_a_crash_reruns_from_the_gap(
     rerun = {r["activity_id"] for r in of(items, "ActivityStarted") if r["identity"] == "second"}
     assert rerun == {"a2", "a3", "a4"}  # the unfinished one and those after it; not a0, a1
     assert queue.committed() == {0: 2}  # a2 is still unfinished
+
+
+def test_an_open_circuit_is_shared_through_its_topic(
+    queue: Queue, results: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose calls to a host keep failing opens the host's circuit and publishes
+    it; a worker started afterwards, which never called the host, fails its attempt at once
+    with the retryable CircuitOpen instead of calling it."""
+    monkeypatch.setenv("LINKFLOW_CIRCUIT_FAILURES", "2")
+    monkeypatch.setenv("LINKFLOW_CIRCUIT_OPEN_SECONDS", "600")
+    with http_server() as server:
+        url = f"{server.url}/status/503"
+        queue.produce(*(task(n, "http", {"url": url}) for n in range(3)))
+        first = worker_process(queue, tmp_path, "first", "--concurrency", "1")  # in turn
+        try:
+            items = results.wait_for(finished("a0", "a1", "a2"), "three outcomes")
+        finally:
+            first.send_signal(signal.SIGTERM)
+            wait_exit(first, "the first worker to stop")
+        errors = [outcome(items, f"a{n}")["error"]["type"] for n in range(3)]  # type: ignore[index]
+        assert errors == ["HttpError", "HttpError", "CircuitOpen"]
+        assert server.calls == {"status/503": 2}
+
+        queue.produce(task(3, "http", {"url": url}))
+        second = worker_process(queue, tmp_path, "second")
+        try:
+            items = results.wait_for(finished("a3"), "the second worker's outcome")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            wait_exit(second, "the second worker to stop")
+    error = outcome(items, "a3")["error"]  # type: ignore[index]
+    assert (error["type"], error["retryable"]) == ("CircuitOpen", True)
+    assert error["details"]["circuit"] == server.url.removeprefix("http://")
+    assert server.calls == {"status/503": 2}  # the second worker never called it
 
 
 def test_sigterm_drains_running_tasks_commits_them_and_starts_nothing_new(

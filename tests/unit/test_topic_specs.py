@@ -55,6 +55,7 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
         "linkflow.history",
         "linkflow.definitions",
         "linkflow.credentials",
+        "linkflow.circuits",
         "linkflow.tasks.default",
         "linkflow.tasks.http",
         "linkflow.dlq",
@@ -64,6 +65,7 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
     assert len({s.partitions for s in execution}) == 1
     assert specs["linkflow.definitions"].config["cleanup.policy"] == "compact"
     assert specs["linkflow.credentials"].config["cleanup.policy"] == "compact"
+    assert specs["linkflow.circuits"].config["cleanup.policy"] == "compact"
     assert specs["linkflow.history"].config["retention.ms"] == "-1"
     for spec in specs.values():
         assert spec.replication_factor == 1
