@@ -39,6 +39,7 @@ from linkflow.engine import (
     EngineInput,
     Error,
     ExecutionState,
+    ResetWorkflow,
     StartWorkflow,
 )
 from linkflow.transport import MAX_RECORD_BYTES
@@ -276,6 +277,10 @@ class HistoryProcessor:
         data = stores.get(partition).get(execution_id.encode())
         if data is None:
             if isinstance(first, StartWorkflow) and not self._knows(first):
+                self._catch_up_definitions()
+            elif isinstance(first, ResetWorkflow):
+                # Deciding a reset replays the source on its definitions (rare: always
+                # make sure the catalog is current rather than dead-letter the reset).
                 self._catch_up_definitions()
             return StoredExecution(ExecutionState(execution_id, plans=self.feed.catalog))
         stored = StoredExecution.from_bytes(data, self.feed.catalog)
