@@ -192,11 +192,48 @@ def subworkflow_parent_child() -> tuple[list[dict[str, Any]], WorkflowTestEnv, l
     return [parent, child], env, env.executions()
 
 
+def reset_after_a_fix() -> tuple[list[dict[str, Any]], WorkflowTestEnv, list[str]]:
+    """A failed execution reset to the decision that started its retry back-off: the copy,
+    the execution_reset marker with the back-off timer moved by the time since, then the
+    charge run again and the execution completed."""
+    doc = workflow(
+        "invoice",
+        [
+            trigger(),
+            node("fetch", "http", url="https://erp/{{ trigger.id }}"),
+            with_options(
+                node("charge", "code", source="x"),
+                retry={"max_attempts": 2, "initial_interval": "10s"},
+            ),
+        ],
+        chain("start", "fetch", "charge"),
+        output="{{ nodes.charge }}",
+    )
+    fixed: list[bool] = []
+
+    def charge(_: Any) -> Any:
+        if not fixed:
+            raise ActivityError("Declined", "card declined")
+        return {"paid": True}
+
+    env = WorkflowTestEnv([doc], handlers={"http": lambda p: {"amount": 5}, "code": charge})
+    source = env.start("invoice", {"id": 7}, execution_id="inv-1")
+    env.run_until_closed(source)
+    assert source.status == "failed"
+    backoff = next(e for e in source.history if e.event_type == "TimerStarted")
+    fixed.append(True)
+    env.advance(seconds=3600)
+    run = env.reset("inv-1", backoff.event_id, new_execution_id="inv-2", request_id="reset-1")
+    assert run.result() == {"paid": True}
+    return [doc], env, ["inv-1", "inv-2"]
+
+
 SCENARIOS: dict[str, Callable[[], tuple[list[dict[str, Any]], WorkflowTestEnv, list[str]]]] = {
     "order_approval": order_approval,
     "parallel_with_failures": parallel_with_failures,
     "timeouts_then_cancel": timeouts_then_cancel,
     "subworkflow_parent_child": subworkflow_parent_child,
+    "reset_after_a_fix": reset_after_a_fix,
 }
 
 
