@@ -22,6 +22,7 @@ Activities (workers)
   linkflow_activity_schedule_to_start_seconds{task_queue}   histogram, queueing delay
   linkflow_worker_activities_in_flight                       gauge
   linkflow_worker_dead_letters_total{reason}                 counter, undecodable tasks
+  linkflow_worker_rate_limited_seconds_total                 counter, waits for --rate-limit
   linkflow_circuit_open{circuit}                             gauge, 1 while the circuit
       breaker of an integration is open (linkflow.worker.circuits)
 Kafka consumers (any consumer group)
@@ -207,6 +208,10 @@ WORKER_DEAD_LETTERS = Counter(
 )
 WORKER_ACTIVITIES_IN_FLIGHT = Gauge(
     "linkflow_worker_activities_in_flight", "Activities running right now."
+)
+WORKER_RATE_LIMITED_SECONDS = Counter(
+    "linkflow_worker_rate_limited_seconds",
+    "Seconds attempts waited for the worker's --rate-limit before starting.",
 )
 CIRCUIT_OPEN = Gauge(
     "linkflow_circuit_open",

@@ -40,6 +40,14 @@ def register(subparsers: Any) -> None:
         help="Kafka bootstrap servers (default: LINKFLOW_KAFKA_BOOTSTRAP or the local stack)",
     )
     parser.add_argument(
+        "--rate-limit",
+        type=_positive_float,
+        default=None,
+        metavar="PER_SECOND",
+        help="start at most this many attempts per second (a burst of one second's worth); "
+        "a queue's rate is the sum of its workers' limits (default: no limit)",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=_non_negative_float,
         default=30.0,
@@ -106,6 +114,16 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -141,6 +159,7 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         drain_timeout=args.drain_timeout,
         topic_prefix=args.topic_prefix,
+        rate_limit=args.rate_limit,
         consumer_overrides=dict(args.consumer_config),
         producer_overrides=dict(args.producer_config),
     )

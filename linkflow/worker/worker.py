@@ -55,6 +55,7 @@ from linkflow.worker.metrics import (
     UNKNOWN_NODE_TYPE_LABEL,
 )
 from linkflow.worker.producer import AsyncProducer, is_permanent, kafka_error
+from linkflow.worker.rate_limit import TokenBucket
 from linkflow.worker.registry import HandlerRegistry, build_registry
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class WorkerConfig:
     prefetch: int | None = None
     prefetch_bytes: int = 64 * 1024 * 1024
     commit_interval: float = 0.2
+    # Attempts this process starts per second at most (None: no limit); see rate_limit.py.
+    rate_limit: float | None = None
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
     producer_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -97,6 +100,8 @@ class WorkerConfig:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.drain_timeout < 0:
             raise ValueError(f"drain timeout must not be negative, got {self.drain_timeout}")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError(f"the rate limit must be positive, got {self.rate_limit}")
 
     @property
     def task_topic(self) -> str:
@@ -157,6 +162,7 @@ class Worker:
         self._waiting: dict[asyncio.Task[Any], Fetched] = {}  # tasks waiting for a slot
         self._failure: BaseException | None = None
         self._followers: list[_Stoppable] = []
+        self._bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
         # Attempts running now, and attempts a CancelActivityTask named (oldest first).
         self._running: dict[tuple[str, str, int], asyncio.Task[Outcome]] = {}
         self._canceled: OrderedDict[tuple[str, str, int], str] = OrderedDict()
@@ -349,6 +355,8 @@ class Worker:
         spec = self.registry.get(task.node_type)
         label = task.node_type if spec is not None else UNKNOWN_NODE_TYPE_LABEL
         key = (task.execution_id, task.activity_id, task.attempt)
+        if self._bucket is not None:
+            await self._bucket.acquire()
         if key in self._canceled:
             # Cancelled before it started: the engine recorded that; nothing to report.
             self.stats.canceled += 1

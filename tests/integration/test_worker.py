@@ -434,6 +434,19 @@ def test_only_the_completed_prefix_is_committed_so_a_crash_reruns_from_the_gap(
     assert queue.committed() == {0: 2}  # a2 is still unfinished
 
 
+def test_the_rate_limit_spaces_the_starts_and_loses_nothing(queue: Queue, results: Log) -> None:
+    queue.produce(*(task(n, "echo", {}) for n in range(10)))
+    running = RunningWorker(replace(queue.config, rate_limit=5))
+    try:
+        items = results.wait_for(finished(*(f"a{n}" for n in range(10))), "ten outcomes")
+    finally:
+        stats = running.stop()
+    starts = sorted(r["sent_at_ms"] for r in of(items, "ActivityStarted"))
+    assert len(starts) == 10 and stats.completed == 10
+    # A burst of 5, then one every 0.2 s: the tenth starts a second after the first, at least.
+    assert starts[-1] - starts[0] >= 950, starts
+
+
 def test_an_open_circuit_is_shared_through_its_topic(
     queue: Queue, results: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

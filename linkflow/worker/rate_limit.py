@@ -1,0 +1,49 @@
+"""A token bucket: how many activity attempts a worker process starts per second
+(`linkflow worker --rate-limit N`). An attempt waits for a token after it has a slot and
+before it starts; its task stays uncommitted meanwhile, so a stop or a crash loses nothing.
+A queue's rate is the sum of its workers' limits: give each worker its share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from linkflow.metrics import WORKER_RATE_LIMITED_SECONDS
+
+
+class TokenBucket:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"the rate must be positive, not {rate}")
+        self.rate = rate
+        self.capacity = max(1.0, rate)  # a burst of up to one second's worth
+        self._tokens = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    async def acquire(self) -> float:
+        """Take one token, waiting for it if none is left; the seconds waited."""
+        waited = 0.0
+        self._refill()
+        while self._tokens < 1:
+            pause = (1 - self._tokens) / self.rate
+            await self._sleep(pause)  # the limit is the point: waiting is the mechanism
+            waited += pause
+            self._refill()
+        self._tokens -= 1
+        if waited:
+            WORKER_RATE_LIMITED_SECONDS.inc(waited)
+        return waited
