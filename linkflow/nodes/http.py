@@ -238,16 +238,22 @@ async def http(ctx: ActivityContext, config: Any) -> dict[str, Any]:
     content_type = kwargs.pop("content_type", None)
     if content_type and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = content_type
+    circuit = req.circuit or _host(req.url)
+    CIRCUITS.check(circuit)  # first: an open circuit needs no credentials resolved
     secrets: list[str] = []
     if req.credentials:
-        resolved = await CREDENTIALS.resolve(
-            CredentialRequest(req.credentials, req.method, req.url, ctx.execution_id, ctx.node_id)
-        )
+        try:
+            resolved = await CREDENTIALS.resolve(
+                CredentialRequest(
+                    req.credentials, req.method, req.url, ctx.execution_id, ctx.node_id
+                )
+            )
+        except BaseException:
+            CIRCUITS.abandoned(circuit)  # no call made: no verdict on the service
+            raise
         # Applied last: a definition cannot override what the provider vouches for.
         headers.update(resolved.headers)
         secrets = secrets_of(resolved.secrets)
-    circuit = req.circuit or _host(req.url)
-    CIRCUITS.check(circuit)
     try:
         result = await _call(ctx, req, headers, kwargs)
     except ActivityError as exc:
