@@ -75,6 +75,14 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "30",
         "workers: how long an open circuit fails attempts at once before a probe goes through",
     ),
+    EnvVar(
+        "LINKFLOW_API_JWKS_URL",
+        "unset",
+        "the API accepts JWTs (RS/PS/ES) signed by the keys published at this JWKS URL (an "
+        "identity provider's); the token's `role` claim is its role",
+    ),
+    EnvVar("LINKFLOW_API_JWT_AUDIENCE", "unset", "when set, JWTs must carry this `aud`"),
+    EnvVar("LINKFLOW_API_JWT_ISSUER", "unset", "when set, JWTs must carry this `iss`"),
     EnvVar("LINKFLOW_HOME", "`<project>/.linkflow`", "state directory of the local stack"),
     EnvVar("LINKFLOW_KAFKA_PORT", "19092", "port of the local broker on 127.0.0.1 (`dev up`)"),
     EnvVar(

@@ -3,6 +3,7 @@ its Postgres pool, Kafka producer and definitions follower."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -108,7 +109,12 @@ def auth_middleware(config: ApiConfig) -> Any:
         permission = PERMISSIONS.get(key)
         if permission is None:  # no such route: the handler answers 404/405
             return await handler(request)
-        verdict = authenticator.check(request.headers.get("Authorization"), permission)
+        authorization = request.headers.get("Authorization")
+        if authenticator.needs_key_fetch(authorization):
+            # May fetch the identity provider's keys: not on the event loop.
+            verdict = await asyncio.to_thread(authenticator.check, authorization, permission)
+        else:
+            verdict = authenticator.check(authorization, permission)
         if isinstance(verdict, auth.Denied):
             headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else {}
             return json_response(auth.problem_body(verdict), status=verdict.status, headers=headers)

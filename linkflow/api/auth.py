@@ -4,8 +4,12 @@ workspaces to come).
 Two sources, either or both:
 - static tokens from a YAML or JSON file (`LINKFLOW_API_TOKENS_FILE`): a list of
   `{token, role, name, workspace}`;
-- JWTs signed with a shared key (HS256, `LINKFLOW_API_JWT_SECRET`) whose claims carry `role`
-  (and `sub`, `workspace`); `exp` and `nbf` are checked when present.
+- JWTs signed with a shared key (HS256, `LINKFLOW_API_JWT_SECRET`), or by an identity
+  provider whose public keys are at a JWKS URL (RS256/384/512, PS256, ES256/384,
+  `LINKFLOW_API_JWKS_URL`), whose claims carry `role` (and `sub`, `workspace`); `exp` and
+  `nbf` are checked when present, `aud` and `iss` when LINKFLOW_API_JWT_AUDIENCE /
+  LINKFLOW_API_JWT_ISSUER are set. Keys are fetched from the JWKS URL off the event loop
+  and cached (a token with an unknown `kid` makes one new fetch).
 
 With neither configured the API is open (a warning is logged at start): what the local
 stack does unless told otherwise. Roles, from least to most:
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,10 @@ from aiohttp import web
 ENV_TOKENS_FILE = "LINKFLOW_API_TOKENS_FILE"
 ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
 ENV_METRICS_AUTH = "LINKFLOW_API_METRICS_AUTH"
+ENV_JWKS_URL = "LINKFLOW_API_JWKS_URL"
+ENV_JWT_AUDIENCE = "LINKFLOW_API_JWT_AUDIENCE"
+ENV_JWT_ISSUER = "LINKFLOW_API_JWT_ISSUER"
+JWKS_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
 
 # What each role may do; a route names the permission it needs (linkflow.api.app.ROUTES).
 READ, START, SIGNAL, CANCEL, TERMINATE, RESET, REGISTER, REQUEUE, CREDENTIALS, METRICS, OPEN = (
@@ -83,18 +91,46 @@ class Authenticator:
     tokens: tuple[tuple[str, Principal], ...] = ()
     jwt_secret: str | None = None
     metrics_open: bool = True
+    jwks_url: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    _jwks: list[jwt.PyJWKClient] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def from_environment(cls) -> Authenticator | None:
-        """From LINKFLOW_API_TOKENS_FILE / LINKFLOW_API_JWT_SECRET; None when neither is set."""
+        """From LINKFLOW_API_TOKENS_FILE / LINKFLOW_API_JWT_SECRET / LINKFLOW_API_JWKS_URL;
+        None when none is set."""
         path = os.environ.get(ENV_TOKENS_FILE)
         secret = os.environ.get(ENV_JWT_SECRET) or None
-        if not path and not secret:
+        jwks_url = os.environ.get(ENV_JWKS_URL) or None
+        if not path and not secret and not jwks_url:
             return None
         tokens = load_tokens(Path(path)) if path else ()
         if secret is not None and len(secret) < 32:
             raise AuthConfigError(f"{ENV_JWT_SECRET} must be at least 32 characters")
-        return cls(tokens, secret, os.environ.get(ENV_METRICS_AUTH) != "1")
+        if jwks_url is not None and not jwks_url.startswith(("https://", "http://")):
+            raise AuthConfigError(f"{ENV_JWKS_URL} must be an http(s) URL, not {jwks_url!r}")
+        return cls(
+            tokens,
+            secret,
+            os.environ.get(ENV_METRICS_AUTH) != "1",
+            jwks_url,
+            os.environ.get(ENV_JWT_AUDIENCE) or None,
+            os.environ.get(ENV_JWT_ISSUER) or None,
+        )
+
+    def needs_key_fetch(self, authorization: str | None) -> bool:
+        """Whether checking this credential may fetch keys from the JWKS URL (a blocking
+        HTTP call: the caller runs `check` off the event loop then)."""
+        if self.jwks_url is None or not authorization:
+            return False
+        credential = authorization.partition(" ")[2].strip()
+        if credential.count(".") != 2:
+            return False
+        try:
+            return jwt.get_unverified_header(credential).get("alg") in JWKS_ALGORITHMS
+        except jwt.InvalidTokenError:
+            return False
 
     def check(self, authorization: str | None, permission: str) -> Principal | Denied | None:
         """The caller (None for an open route), or why it is refused."""
@@ -127,12 +163,32 @@ class Authenticator:
         return found
 
     def _jwt(self, credential: str) -> Principal | Denied | None:
-        if self.jwt_secret is None or credential.count(".") != 2:
+        if (self.jwt_secret is None and self.jwks_url is None) or credential.count(".") != 2:
             return None
         try:
+            algorithm = jwt.get_unverified_header(credential).get("alg")
+            key: Any
+            if algorithm == "HS256" and self.jwt_secret is not None:
+                key, algorithms = self.jwt_secret, ["HS256"]
+            elif algorithm in JWKS_ALGORITHMS and self.jwks_url is not None:
+                key, algorithms = (
+                    self._jwks_client().get_signing_key_from_jwt(credential).key,
+                    [algorithm],
+                )
+            else:
+                return Denied(
+                    401, "unauthenticated", f"tokens signed with {algorithm} are not accepted"
+                )
             claims = jwt.decode(
-                credential, self.jwt_secret, algorithms=["HS256"], options={"require": ["role"]}
+                credential,
+                key,
+                algorithms=algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["role"], "verify_aud": self.audience is not None},
             )
+        except jwt.PyJWKClientError as exc:
+            return Denied(401, "unauthenticated", f"no key to check the token with: {exc}")
         except jwt.ExpiredSignatureError:
             return Denied(401, "unauthenticated", "the token has expired")
         except jwt.InvalidTokenError as exc:
@@ -141,6 +197,12 @@ class Authenticator:
         if role not in ROLES:
             return Denied(403, "forbidden", f"unknown role {role!r} in the token")
         return Principal(str(claims.get("sub") or "jwt"), role, _opt_str(claims.get("workspace")))
+
+    def _jwks_client(self) -> jwt.PyJWKClient:
+        if not self._jwks:
+            assert self.jwks_url is not None
+            self._jwks.append(jwt.PyJWKClient(self.jwks_url, cache_keys=True, lifespan=300))
+        return self._jwks[0]
 
 
 def load_tokens(path: Path) -> tuple[tuple[str, Principal], ...]:

@@ -5,14 +5,19 @@ the CLI sending LINKFLOW_TOKEN."""
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from test_api_support import Services, prepare, running_api, unique, workflow_doc
 
 from linkflow.api.auth import Authenticator, Principal
@@ -161,6 +166,60 @@ async def test_jwts_signed_with_the_shared_key(client: Client) -> None:
     await _problem(await client.get("/v1/executions", headers=no_role), 401, "unauthenticated")
     unknown_role = _jwt({"role": "superuser"})
     await _problem(await client.get("/v1/executions", headers=unknown_role), 403, "forbidden")
+
+
+@pytest.fixture(scope="module")
+def identity_provider() -> Iterator[tuple[str, Any]]:
+    """A JWKS endpoint with one RSA public key (kid `k1`), and its private key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    body = json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", key
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_jwts_checked_against_the_identity_providers_keys(
+    services: Services, identity_provider: tuple[str, Any]
+) -> None:
+    url, key = identity_provider
+    authenticator = Authenticator(jwks_url=url, audience="linkflow", issuer="https://idp")
+    now = int(time.time())
+    claims = {"sub": "alice", "role": "operator", "aud": "linkflow", "iss": "https://idp"}
+
+    def signed(extra: dict[str, Any], signer: Any = key, kid: str = "k1") -> dict[str, str]:
+        token = jwt.encode({**claims, "exp": now + 60, **extra}, signer, "RS256", {"kid": kid})
+        return {"Authorization": f"Bearer {token}"}
+
+    async with running_api(services, auth=authenticator, follow_definitions=False) as api:
+        me = await (await api.get("/v1/whoami", headers=signed({}))).json()
+        assert (me["name"], me["role"]) == ("alice", "operator")
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        for headers, why in (
+            (signed({}, signer=other), "Signature verification failed"),
+            (signed({"aud": "someone-else"}), "Audience doesn't match"),
+            (signed({"iss": "https://evil"}), "Invalid issuer"),
+            (signed({}, kid="k2"), "no key to check the token with"),
+            (_jwt({**claims, "exp": now + 60}), "HS256 are not accepted"),
+        ):
+            response = await api.get("/v1/executions", headers=headers)
+            assert why in await _problem(response, 401, "unauthenticated"), why
 
 
 async def test_metrics_can_require_a_token(services: Services) -> None:
