@@ -16,7 +16,8 @@ stack does unless told otherwise. Roles, from least to most:
 
 - `viewer`: every read (executions, history, workflows, dead letters, live events);
 - `operator`: also start, signal and cancel executions;
-- `admin`: also terminate, register workflows and requeue dead letters.
+- `admin`: also terminate, reset, register workflows, requeue dead letters and manage
+  stored credentials.
 
 `/healthz`, `/readyz`, `/openapi.json` and the UI's files are always open (the UI asks for a
 token and sends it with its calls); `/metrics` is open unless `LINKFLOW_API_METRICS_AUTH=1`.
