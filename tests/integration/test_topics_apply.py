@@ -82,9 +82,8 @@ def test_apply_creates_every_topic_then_a_second_apply_changes_nothing(
     kafka_bootstrap: str, admin: AdminClient, prefix: str
 ) -> None:
     desired = desired_specs(overrides=Overrides(prefix=prefix), environ={})
-    assert (
-        len(desired) == 8
-    )  # commands, results, history, definitions, dlq, credentials, 2 task topics
+    # commands, results, history, definitions, dlq, credentials, circuits, 2 task topics
+    assert len(desired) == 9
 
     first = apply_topics(kafka_bootstrap, prefix=prefix, timeout=TIMEOUT)
     assert [type(a) for a in first.actions] == [CreateTopic] * 9
