@@ -24,8 +24,9 @@ from linkflow.api.errors import ApiError, json_response, not_found
 from linkflow.api.filters import TERMINAL_STATUSES
 from linkflow.api.params import path_id, reject_unknown
 from linkflow.engine.events import HistoryEvent
-from linkflow.engine.reset import plan_reset
+from linkflow.engine.reset import ResetPlan, plan_reset
 from linkflow.model import Catalog
+from linkflow.model.definition import child_workflow_ids
 from linkflow.model.limits import MAX_HISTORY_EVENTS
 from linkflow.worker.registry import installed_node_types
 
@@ -50,8 +51,7 @@ async def reset_execution(request: web.Request) -> web.Response:
         history = await _history(conn, execution_id)
         definitions = await _definitions(conn, history)
     new_id = str(uuid.uuid4())
-    catalog = Catalog(definitions, registry=installed_node_types())
-    plan = await asyncio.to_thread(plan_reset, history, event_id, new_id, catalog)
+    plan = await asyncio.to_thread(_plan, history, event_id, new_id, definitions)
     if isinstance(plan, str):
         raise ApiError(
             422,
@@ -84,6 +84,16 @@ async def reset_execution(request: web.Request) -> web.Response:
         },
         status=202,
         headers={"Location": f"/v1/executions/{command.execution_id}"},
+    )
+
+
+def _plan(
+    history: list[HistoryEvent], event_id: int, new_id: str, definitions: list[dict[str, Any]]
+) -> ResetPlan | str:
+    """The engine's check of the reset, off the event loop (it validates the definitions
+    and replays the history)."""
+    return plan_reset(
+        history, event_id, new_id, Catalog(definitions, registry=installed_node_types())
     )
 
 
@@ -125,10 +135,5 @@ async def _definitions(conn: queries.Conn, history: list[HistoryEvent]) -> list[
         for row in await queries.workflow_versions(conn, workflow_id):
             document: dict[str, Any] = row["definition"]
             documents.append(document)
-            pending.extend(
-                str(node["config"]["workflow_id"])
-                for node in document.get("nodes") or []
-                if node.get("type") == "subworkflow"
-                and isinstance((node.get("config") or {}).get("workflow_id"), str)
-            )
+            pending.extend(child_workflow_ids(document))
     return documents

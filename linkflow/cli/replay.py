@@ -31,6 +31,7 @@ from linkflow.cli.executions import (
 from linkflow.engine.events import HistoryEvent, WorkflowExecutionStarted
 from linkflow.engine.replay import ReplayResult, replay
 from linkflow.model import Catalog, DefinitionError
+from linkflow.model.definition import child_workflow_ids
 from linkflow.worker.registry import installed_node_types
 
 
@@ -148,7 +149,7 @@ class _Definitions:
         versions = (started.workflow_version, shadow)
         documents = [d for _, d in self._fetch(started.workflow_id) if d.get("version") in versions]
         documents += self.extra
-        pending = [child for d in documents for child in _children(d)]
+        pending = [child for d in documents for child in child_workflow_ids(d)]
         seen: set[str] = set()
         while pending:
             workflow_id = pending.pop()
@@ -158,7 +159,7 @@ class _Definitions:
             for registered_ms, document in self._fetch(workflow_id):
                 if registered_ms <= at_ms:
                     documents.append(document)
-                    pending.extend(_children(document))
+                    pending.extend(child_workflow_ids(document))
         unique = {(d["id"], d.get("version")): d for d in documents}
         return Catalog(list(unique.values()), registry=installed_node_types())
 
@@ -169,14 +170,6 @@ class _Definitions:
                 (_ms(v["registered_at"]), v["definition"]) for v in answer["versions"]
             ]
         return self.versions[workflow_id]
-
-
-def _children(document: dict[str, Any]) -> list[str]:
-    return [
-        str(node["config"]["workflow_id"])
-        for node in document.get("nodes") or []
-        if node.get("type") == "subworkflow" and (node.get("config") or {}).get("workflow_id")
-    ]
 
 
 def _recent(api: RemoteApi, workflow_id: str, sample: int) -> list[str]:

@@ -84,3 +84,14 @@ class WorkflowDefinition:
             if node.id == node_id:
                 return node
         raise KeyError(node_id)
+
+
+def child_workflow_ids(document: Mapping[str, Any]) -> list[str]:
+    """The workflows a definition document's subworkflow nodes start (by literal id): what a
+    catalog must hold besides the document itself to run or replay it."""
+    found = []
+    for node in document.get("nodes") or []:
+        workflow_id = (node.get("config") or {}).get("workflow_id")
+        if node.get("type") == "subworkflow" and isinstance(workflow_id, str) and workflow_id:
+            found.append(workflow_id)
+    return found
