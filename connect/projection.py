@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
+
 # Execution statuses (executions.status).
 RUNNING = "running"
 COMPLETED = "completed"
@@ -112,6 +114,7 @@ class ExecutionRow:
     cancel_requested: bool = False
     close_reason: str | None = None
     new_execution_id: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
 
 
 @dataclass(slots=True)
@@ -305,6 +308,7 @@ def _started(execution_id: str, event_id: int, ts: int, a: Mapping[str, Any]) ->
         idempotency_key=a.get("idempotency_key"),
         execution_timeout_ms=a.get("execution_timeout_ms"),
         search_attributes=to_json(a.get("search_attributes") or {}),
+        workspace=a.get("workspace") or DEFAULT_WORKSPACE,
     )
 
 

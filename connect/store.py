@@ -81,7 +81,7 @@ _EXECUTION_COLUMNS = (
     + _MS.format("closed_at")
     + ", request_id, parent_execution_id, parent_node_id, parent_scope, idempotency_key, "
     "execution_timeout_ms, search_attributes::text, cancel_requested, close_reason, "
-    "new_execution_id"
+    "new_execution_id, workspace"
 )
 
 _NODE_COLUMNS = (
@@ -171,6 +171,7 @@ _EXEC_UPDATABLE = (
     "cancel_requested",
     "close_reason",
     "new_execution_id",
+    "workspace",
 )
 
 # The WHERE on DO UPDATE is the database-side half of the replay guard: even a writer that
@@ -180,20 +181,20 @@ _UPSERT_EXECUTIONS = (
     "output, error, started_at, closed_at, updated_at, last_event_id, request_id, "
     "parent_execution_id, parent_node_id, parent_scope, idempotency_key, "
     "execution_timeout_ms, search_attributes, cancel_requested, close_reason, "
-    "new_execution_id) "
+    "new_execution_id, workspace) "
     "SELECT id, wf, wv, st, inp::jsonb, outp::jsonb, err::jsonb, "
     + _TS.format("sa")
     + ", "
     + _TS.format("ca")
     + ", "
     + _TS.format("ua")
-    + ", le, rq, pe, pn, ps, ik, et, sat::jsonb, cr, cl, ne "
+    + ", le, rq, pe, pn, ps, ik, et, sat::jsonb, cr, cl, ne, wsp "
     "FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[], "
     "%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[], "
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::bool[], "
-    "%b::text[], %b::text[]) "
+    "%b::text[], %b::text[], %b::text[]) "
     "AS u(id, wf, wv, st, inp, outp, err, sa, ca, ua, le, rq, pe, pn, ps, ik, et, sat, cr, cl, "
-    "ne) "
+    "ne, wsp) "
     "ON CONFLICT (execution_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _EXEC_UPDATABLE)
     + " WHERE executions.last_event_id < EXCLUDED.last_event_id"
@@ -261,6 +262,7 @@ _EXEC_FIELDS = (
     "cancel_requested",
     "close_reason",
     "new_execution_id",
+    "workspace",
 )
 
 _NODE_FIELDS = (

@@ -64,6 +64,12 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "prints a new one",
     ),
     EnvVar(
+        "LINKFLOW_QUOTAS_FILE",
+        "unset (no quotas)",
+        "YAML/JSON file of workspace quotas (max_running, starts_per_second, "
+        "activities_per_second; docs/workspaces.md): history processors and workers read it",
+    ),
+    EnvVar(
         "LINKFLOW_CIRCUIT_FAILURES",
         "5",
         "workers: failed calls to one integration within the window that open its circuit "

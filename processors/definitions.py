@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from linkflow import transport
 from linkflow.codec import DecodeError, decode_definition
 from linkflow.model import Catalog, DefinitionError
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 from linkflow.worker.registry import installed_node_types
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ class DefinitionsFeed:
             return  # a tombstone: compaction will drop the definition; executions keep theirs
         try:
             record = decode_definition(value)
-            self.catalog.register(record["definition"])
+            self.catalog.register(
+                record["definition"], record.get("workspace") or DEFAULT_WORKSPACE
+            )
         except (DecodeError, DefinitionError, KeyError, TypeError) as exc:
             # Registration validates before publishing; a record that fails here was written
             # by something else. Keep going: one bad record must not hide the others.

@@ -42,7 +42,9 @@ from linkflow.engine import (
     ResetWorkflow,
     StartWorkflow,
 )
+from linkflow.quotas import Quotas, quotas_from_environment
 from linkflow.transport import MAX_RECORD_BYTES
+from processors.admission import RUNNING_KEY, WorkspaceAdmission
 from processors.definitions import DefinitionsFeed
 from processors.exactly_once import (
     DeadLetter,
@@ -112,10 +114,19 @@ class _Item:
 class HistoryProcessor:
     """The engine side of the loop (`processors.exactly_once.BatchProcessor`)."""
 
-    def __init__(self, config: HistoryConfig, feed: DefinitionsFeed) -> None:
+    def __init__(
+        self,
+        config: HistoryConfig,
+        feed: DefinitionsFeed,
+        quotas: Quotas | None = None,
+        partitions: int = 1,
+    ) -> None:
         self.config = config
         self.feed = feed
-        self.engine = Engine(feed.catalog)
+        self.admission = WorkspaceAdmission(quotas or Quotas(), partitions)
+        self.engine = Engine(
+            feed.catalog, admission=self.admission if self.admission.enabled else None
+        )
         self.sources = {
             config.topic(transport.COMMANDS): COMMANDS,
             config.topic(transport.RESULTS): RESULTS,
@@ -155,6 +166,8 @@ class HistoryProcessor:
                 output.records.extend(Record(topic(r.topic), r.key, r.value) for r in sends)
                 output.values.setdefault(partition, {})[execution_id.encode()] = encoded
                 changed[execution_id] = stored
+        for partition, counts in self.admission.batch_values().items():
+            output.values.setdefault(partition, {})[RUNNING_KEY] = counts
         self._batch_states = changed
         return output
 
@@ -168,6 +181,7 @@ class HistoryProcessor:
         while len(cache) > self.config.cache_size:
             cache.popitem(last=False)
         self._batch_states = {}
+        self.admission.committed()
         for reason in self._batch_ignored:
             metrics.INPUTS_IGNORED.labels(reason).inc()
         self._batch_ignored = []
@@ -177,12 +191,15 @@ class HistoryProcessor:
         self._cache.clear()
         self._batch_states = {}
         self._batch_ignored = []
+        self.admission.aborted()
 
     def assigned(self, partitions: list[int]) -> None:
         self._cache.clear()
+        self.admission.assigned(partitions, self.loop.stores)
 
     def revoked(self) -> None:
         self._cache.clear()
+        self.admission.revoked()
 
     def idle(self) -> None:
         pass
@@ -199,8 +216,11 @@ class HistoryProcessor:
         are decided again without it: one input must never stop the partition."""
         rejected: list[tuple[Message, Rejected]] = []
         partition = items[0].msg.partition()
+        was_running: bool | None = None
         while items:
             stored = self._load(execution_id, partition, items[0].inp, stores)
+            if was_running is None:
+                was_running = stored.state.is_open
             records: list[Outgoing] = []
             # Unknown executions and refused inputs, found again when decided again.
             unknown: list[tuple[Message, Rejected]] = []
@@ -249,6 +269,9 @@ class HistoryProcessor:
                 encoded = stored.to_bytes()
                 if len(encoded) <= MAX_RECORD_BYTES:
                     self._batch_ignored.extend(ignored)
+                    if stored.state.is_open != was_running:
+                        delta = 1 if stored.state.is_open else -1
+                        self.admission.changed(partition, stored.state.workspace, delta)
                     return stored, encoded, records, rejected + unknown
                 poisoned = last_change, _too_large("the execution's state", len(encoded))
             if poisoned is None:
@@ -366,10 +389,11 @@ def build(config: HistoryConfig) -> HistoryProcessor:
         bootstrap, history, {changelog: f"execution state of history processor {config.app_id}"}
     )
     check_record_limit(describe_topic(bootstrap, changelog))
+    quotas = quotas_from_environment()
     feed = DefinitionsFeed(bootstrap, topic=config.topic(transport.DEFINITIONS)).start()
     if not feed.wait_caught_up(60):
         raise RuntimeError("could not read linkflow.definitions to its end within 60 s")
-    return HistoryProcessor(config, feed)
+    return HistoryProcessor(config, feed, quotas, history.partitions)
 
 
 def run(config: HistoryConfig) -> int:

@@ -113,7 +113,7 @@ class StoredExecution:
             return _JSON + json.dumps(raw, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes, plans: PlanSource) -> StoredExecution:
+    def from_bytes(cls, data: bytes, plans: PlanSource | None) -> StoredExecution:
         tag, body = data[:1], data[1:]
         if tag == _MSGPACK:
             raw = msgpack.unpackb(body, raw=False, strict_map_key=False)

@@ -35,6 +35,8 @@ import jwt
 import yaml
 from aiohttp import web
 
+from linkflow.model.workspaces import DEFAULT_WORKSPACE, workspace_problem
+
 ENV_TOKENS_FILE = "LINKFLOW_API_TOKENS_FILE"
 ENV_JWT_SECRET = "LINKFLOW_API_JWT_SECRET"
 ENV_METRICS_AUTH = "LINKFLOW_API_METRICS_AUTH"
@@ -74,7 +76,7 @@ class AuthConfigError(ValueError):
 class Principal:
     name: str
     role: str
-    workspace: str | None = None
+    workspace: str = DEFAULT_WORKSPACE
 
     def may(self, permission: str) -> bool:
         return permission in ROLES[self.role]
@@ -197,7 +199,10 @@ class Authenticator:
         role = claims.get("role")
         if role not in ROLES:
             return Denied(403, "forbidden", f"unknown role {role!r} in the token")
-        return Principal(str(claims.get("sub") or "jwt"), role, _opt_str(claims.get("workspace")))
+        workspace = claims.get("workspace") or DEFAULT_WORKSPACE
+        if workspace_problem(workspace) is not None:
+            return Denied(401, "unauthenticated", "the token's workspace claim is not valid")
+        return Principal(str(claims.get("sub") or "jwt"), role, workspace)
 
     def _jwks_client(self) -> jwt.PyJWKClient:
         if not self._jwks:
@@ -224,12 +229,12 @@ def load_tokens(path: Path) -> tuple[tuple[str, Principal], ...]:
         if role not in ROLES:
             raise AuthConfigError(f"{where}: role must be one of {sorted(ROLES)}, not {role!r}")
         name = str(item.get("name") or f"token {index}")
-        tokens.append((token, Principal(name, role, _opt_str(item.get("workspace")))))
+        workspace = item.get("workspace") or DEFAULT_WORKSPACE
+        problem = workspace_problem(workspace)
+        if problem is not None:
+            raise AuthConfigError(f"{where}: {problem}")
+        tokens.append((token, Principal(name, role, workspace)))
     return tuple(tokens)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def problem_body(denied: Denied) -> dict[str, Any]:
@@ -239,6 +244,13 @@ def problem_body(denied: Denied) -> dict[str, Any]:
 # Where the middleware leaves the caller on the request (None: an open route or no auth).
 PRINCIPAL = web.RequestKey("linkflow_principal", Principal)
 EVERYTHING = frozenset().union(*ROLES.values())
+
+
+def caller_workspace(request: web.Request) -> str | None:
+    """The workspace the caller reads and acts in; None when the API runs without
+    authentication (every workspace is visible then, and what it creates is in `default`)."""
+    principal = request.get(PRINCIPAL)
+    return None if principal is None else principal.workspace
 
 
 def whoami_body(principal: Principal | None) -> dict[str, Any]:

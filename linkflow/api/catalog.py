@@ -35,15 +35,18 @@ from linkflow.api.json_values import value_problem
 from linkflow.codec import DecodeError, decode_definition
 from linkflow.metrics import DEFINITIONS_SKIPPED as SKIPPED
 from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
+from linkflow.model.workspaces import DEFAULT_WORKSPACE, workspace_problem
 
 log = logging.getLogger(__name__)
 
 _UPSERT = """
-INSERT INTO workflow_definitions (workflow_id, version, definition, registered_at)
-VALUES (%s, %s, %s, %s)
+INSERT INTO workflow_definitions (workflow_id, version, definition, registered_at, workspace)
+VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (workflow_id, version) DO UPDATE
-   SET definition = EXCLUDED.definition, registered_at = EXCLUDED.registered_at
- WHERE workflow_definitions.definition IS DISTINCT FROM EXCLUDED.definition
+   SET definition = EXCLUDED.definition, registered_at = EXCLUDED.registered_at,
+       workspace = EXCLUDED.workspace
+ WHERE (workflow_definitions.definition, workflow_definitions.workspace)
+       IS DISTINCT FROM (EXCLUDED.definition, EXCLUDED.workspace)
 """
 _DELETE = "DELETE FROM workflow_definitions WHERE workflow_id = %s AND version = %s"
 _BATCH = 500
@@ -234,7 +237,11 @@ def _row(attrs: dict[str, Any]) -> tuple[tuple[Any, ...] | None, str]:
         registered_at = datetime.fromtimestamp(attrs["registered_at_ms"] / 1000, tz=UTC)
     except (KeyError, TypeError, ValueError, OverflowError, OSError):
         return None, f"registered_at_ms {attrs.get('registered_at_ms')!r} is not a time"
-    return (workflow_id, version, Jsonb(doc), registered_at), ""
+    workspace = attrs.get("workspace") or DEFAULT_WORKSPACE
+    problem = workspace_problem(workspace)
+    if problem is not None:
+        return None, problem
+    return (workflow_id, version, Jsonb(doc), registered_at, workspace), ""
 
 
 def _skip(message: Message, reason: str, detail: str) -> None:

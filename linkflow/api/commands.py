@@ -33,13 +33,18 @@ class Command:
 
 
 def _command(
-    execution_id: str, input_type: str, attributes: dict[str, Any], now_ms: int
+    execution_id: str,
+    input_type: str,
+    attributes: dict[str, Any],
+    now_ms: int,
+    workspace: str | None,
 ) -> Command:
     # The commands codec is flat: envelope and typed fields in one dict (docs/events.md).
     message = {
         "execution_id": execution_id,
         "sent_at_ms": now_ms,
         "input_type": input_type,
+        "workspace": workspace,
         **attributes,
     }
     return Command(execution_id, attributes["request_id"], input_type, message)
@@ -53,6 +58,7 @@ def start_command(
     version: int | None = None,
     idempotency_key: str | None = None,
     search_attributes: Mapping[str, str] | None = None,
+    workspace: str | None = None,
 ) -> Command:
     execution_id = execution_id_for(workflow_id, idempotency_key)
     # A repeated keyed start is the same request: the engine drops it as a duplicate even if
@@ -73,33 +79,43 @@ def start_command(
             "search_attributes": dict(search_attributes or {}),
         },
         now_ms,
+        workspace,
     )
 
 
-def signal_command(execution_id: str, name: str, payload: Any, *, now_ms: int) -> Command:
+def signal_command(
+    execution_id: str, name: str, payload: Any, *, now_ms: int, workspace: str | None = None
+) -> Command:
     return _command(
         execution_id,
         "SignalWorkflow",
         {"request_id": str(uuid.uuid4()), "signal_name": name, "payload": payload},
         now_ms,
+        workspace,
     )
 
 
-def cancel_command(execution_id: str, reason: str, identity: str, *, now_ms: int) -> Command:
+def cancel_command(
+    execution_id: str, reason: str, identity: str, *, now_ms: int, workspace: str | None = None
+) -> Command:
     return _command(
         execution_id,
         "CancelWorkflow",
         {"request_id": str(uuid.uuid4()), "reason": reason, "identity": identity},
         now_ms,
+        workspace,
     )
 
 
-def terminate_command(execution_id: str, reason: str, identity: str, *, now_ms: int) -> Command:
+def terminate_command(
+    execution_id: str, reason: str, identity: str, *, now_ms: int, workspace: str | None = None
+) -> Command:
     return _command(
         execution_id,
         "TerminateWorkflow",
         {"request_id": str(uuid.uuid4()), "reason": reason, "identity": identity},
         now_ms,
+        workspace,
     )
 
 
@@ -112,6 +128,7 @@ def reset_command(
     reason: str,
     identity: str,
     now_ms: int,
+    workspace: str | None = None,
 ) -> Command:
     """A new run (`execution_id`) of `source_execution_id` from its event `event_id`;
     `history` is the source's events from 1 through the end of that event's decision."""
@@ -127,4 +144,5 @@ def reset_command(
             "identity": identity,
         },
         now_ms,
+        workspace,
     )

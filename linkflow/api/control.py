@@ -14,6 +14,7 @@ from aiohttp import web
 
 from linkflow import transport
 from linkflow.api import commands, queries, views
+from linkflow.api.auth import caller_workspace
 from linkflow.api.bodies import bad_field, int_field, read_object, str_field, str_map_field
 from linkflow.api.commands import Command
 from linkflow.api.context import ApiContext, context, topic
@@ -69,13 +70,14 @@ async def start_execution(request: web.Request) -> web.Response:
     if key == "":
         raise bad_field("idempotency_key", "must not be empty")
     search_attributes = str_map_field(body, "search_attributes")
+    workspace = caller_workspace(request)
 
     async with ctx.pool.connection() as conn:
-        known = await queries.workflow_exists(conn, workflow_id, version)
+        known = await queries.workflow_exists(conn, workflow_id, version, workspace)
     if not known:
         await ensure_catalog_current(ctx)
         async with ctx.pool.connection() as conn:
-            known = await queries.workflow_exists(conn, workflow_id, version)
+            known = await queries.workflow_exists(conn, workflow_id, version, workspace)
     if not known:
         what = f"{workflow_id}" if version is None else f"{workflow_id}:{version}"
         raise not_found("workflow", what)
@@ -88,9 +90,12 @@ async def start_execution(request: web.Request) -> web.Response:
         version=version,
         idempotency_key=key,
         search_attributes=search_attributes,
+        workspace=workspace,
     )
     await publish(ctx, command)
-    execution = await _wait_for_close(ctx, command.execution_id, wait) if wait > 0 else None
+    execution = (
+        await _wait_for_close(ctx, command.execution_id, workspace, wait) if wait > 0 else None
+    )
     closed = execution is not None and execution["status"] in TERMINAL_STATUSES
     answer = {
         "execution_id": command.execution_id,
@@ -108,7 +113,7 @@ async def start_execution(request: web.Request) -> web.Response:
 
 
 async def _wait_for_close(
-    ctx: ApiContext, execution_id: str, seconds: float
+    ctx: ApiContext, execution_id: str, workspace: str | None, seconds: float
 ) -> dict[str, Any] | None:
     """The execution once closed, or as last seen (None if not yet visible) at the deadline."""
     loop = asyncio.get_running_loop()
@@ -116,11 +121,11 @@ async def _wait_for_close(
     backoff = Backoff(ctx.config.poll_min_seconds, ctx.config.poll_max_seconds, ctx.stopping)
     while True:
         async with ctx.pool.connection() as conn:
-            state = await queries.execution_status(conn, execution_id)
+            state = await queries.execution_status(conn, execution_id, workspace)
             if state is not None and (
                 state["status"] in TERMINAL_STATUSES or loop.time() >= deadline
             ):
-                row = await queries.get_execution(conn, execution_id)
+                row = await queries.get_execution(conn, execution_id, workspace)
                 assert row is not None
                 nodes = await queries.node_executions(conn, execution_id)
                 return views.execution_detail(row, nodes)
@@ -129,15 +134,19 @@ async def _wait_for_close(
             return None
 
 
-async def _open_execution(ctx: ApiContext, execution_id: str, action: str) -> bool:
+async def _open_execution(
+    ctx: ApiContext, execution_id: str, workspace: str | None, action: str
+) -> bool:
     """Whether the visibility view knows the execution; 409 for one it shows closed.
 
     An execution the view does not show yet is not refused: the view lags the start, and a
     signal sent right after one must reach it. The command goes on `linkflow.commands`
     keyed by the execution id, so the engine decides it in order after the start, and
-    dead-letters it (reason `unknown_execution`) when no such execution ever started."""
+    dead-letters it (reason `unknown_execution`) when no such execution ever started, or
+    (reason `wrong_workspace`) when it is another workspace's: the command carries the
+    caller's workspace."""
     async with ctx.pool.connection() as conn:
-        state = await queries.execution_status(conn, execution_id)
+        state = await queries.execution_status(conn, execution_id, workspace)
     if state is None:
         return False
     if state["status"] in TERMINAL_STATUSES:
@@ -168,8 +177,11 @@ async def signal_execution(request: web.Request) -> web.Response:
     body = await read_object(request, ("name", "payload"))
     name = str_field(body, "name", required=True, max_length=MAX_ID_LENGTH)
     _check_payload("payload", body.get("payload"))
-    visible = await _open_execution(ctx, execution_id, "signal")
-    command = commands.signal_command(execution_id, name, body.get("payload"), now_ms=ctx.now_ms())
+    workspace = caller_workspace(request)
+    visible = await _open_execution(ctx, execution_id, workspace, "signal")
+    command = commands.signal_command(
+        execution_id, name, body.get("payload"), now_ms=ctx.now_ms(), workspace=workspace
+    )
     await publish(ctx, command)
     return _accepted(command, visible)
 
@@ -181,9 +193,10 @@ async def _stop(request: web.Request, action: str) -> web.Response:
     body = await read_object(request, ("reason", "identity"), optional=True)
     reason = str_field(body, "reason", default="")
     identity = str_field(body, "identity", default=ctx.config.identity) or ctx.config.identity
-    visible = await _open_execution(ctx, execution_id, action)
+    workspace = caller_workspace(request)
+    visible = await _open_execution(ctx, execution_id, workspace, action)
     build = commands.cancel_command if action == "cancel" else commands.terminate_command
-    command = build(execution_id, reason, identity, now_ms=ctx.now_ms())
+    command = build(execution_id, reason, identity, now_ms=ctx.now_ms(), workspace=workspace)
     await publish(ctx, command)
     return _accepted(command, visible)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from linkflow.codec import encode_definition
 from linkflow.model import DefinitionError, Problem, WorkflowDefinition, load_definition
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 from linkflow.queues import missing_task_queues
 from linkflow.worker.registry import installed_node_types
 
@@ -42,7 +43,9 @@ def definition_key(workflow_id: str, version: int) -> bytes:
     return f"{workflow_id}:{version}".encode()
 
 
-def encode_definition_record(doc: dict[str, Any], registered_at_ms: int) -> bytes:
+def encode_definition_record(
+    doc: dict[str, Any], registered_at_ms: int, workspace: str = DEFAULT_WORKSPACE
+) -> bytes:
     return encode_definition(
         {
             "definition_type": "WorkflowDefinition",
@@ -50,5 +53,6 @@ def encode_definition_record(doc: dict[str, Any], registered_at_ms: int) -> byte
             "version": doc["version"],
             "definition": doc,
             "registered_at_ms": registered_at_ms,
+            "workspace": workspace,
         }
     )

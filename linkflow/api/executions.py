@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from linkflow.api import queries, views
+from linkflow.api.auth import caller_workspace
 from linkflow.api.context import context
 from linkflow.api.errors import json_response, not_found
 from linkflow.api.filters import parse_execution_filter
@@ -20,7 +21,7 @@ async def list_executions(request: web.Request) -> web.Response:
     ctx = context(request)
     flt = parse_execution_filter(request.query)
     async with ctx.pool.connection() as conn:
-        rows, more = await queries.list_executions(conn, flt)
+        rows, more = await queries.list_executions(conn, flt, caller_workspace(request))
     next_cursor = None
     if more:
         last = rows[-1]
@@ -38,7 +39,7 @@ async def get_execution(request: web.Request) -> web.Response:
     reject_unknown(request.query, ())
     execution_id = path_id(request, "execution_id", "execution")
     async with ctx.pool.connection() as conn:
-        row = await queries.get_execution(conn, execution_id)
+        row = await queries.get_execution(conn, execution_id, caller_workspace(request))
         if row is None:
             raise not_found("execution", execution_id)
         nodes = await queries.node_executions(conn, execution_id)
@@ -53,7 +54,7 @@ async def get_history(request: web.Request) -> web.Response:
     limit = int_param(query, "limit", HISTORY_DEFAULT_LIMIT, 1, HISTORY_MAX_LIMIT)
     execution_id = path_id(request, "execution_id", "execution")
     async with ctx.pool.connection() as conn:
-        if await queries.execution_status(conn, execution_id) is None:
+        if await queries.execution_status(conn, execution_id, caller_workspace(request)) is None:
             raise not_found("execution", execution_id)
         rows = await queries.history_page(conn, execution_id, after, limit + 1)
     page = rows[:limit]

@@ -196,6 +196,7 @@ SCHEMAS: dict[str, Schema] = {
             "last_event_id": _INT,
             "parent_execution_id": _nullable(_STR),
             "search_attributes": _STR_MAP,
+            "workspace": {**_STR, "description": "the workspace the execution belongs to"},
         }
     ),
     "ExecutionList": _obj(
@@ -547,7 +548,10 @@ PATHS: dict[str, Schema] = {
                 "201": _json(_ref("WorkflowRegistered"), "registered"),
                 "400": _BAD,
                 **_BODY_ERRORS,
-                "409": _error("this version exists with a different definition"),
+                "409": _error(
+                    "this version exists with a different definition, or the workflow id "
+                    "belongs to another workspace"
+                ),
                 "422": _error("invalid definition; `problems` lists every problem"),
                 "503": _UNAVAILABLE,
             },

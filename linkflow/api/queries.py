@@ -3,6 +3,10 @@
 Every function takes an open psycopg AsyncConnection whose rows are dicts; the pool in
 `linkflow.api.db` hands those out. Reads are single statements on autocommit connections,
 so no transaction stays open while a response is written.
+
+`workspace` is the caller's workspace: rows of other workspaces do not exist for it (None:
+every workspace, when the API runs without authentication). Node and history reads take an
+execution id the caller has already found in its workspace.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ Conn = AsyncConnection[Row]
 # The list returns summaries: input/output/error can be megabytes and belong to `get`.
 SUMMARY_COLUMNS = (
     "execution_id, workflow_id, workflow_version, status, cancel_requested, started_at, "
-    "closed_at, updated_at, last_event_id, parent_execution_id, search_attributes"
+    "closed_at, updated_at, last_event_id, parent_execution_id, search_attributes, workspace"
 )
 DETAIL_COLUMNS = (
     SUMMARY_COLUMNS + ", input, output, error, request_id, parent_node_id, parent_scope, "
@@ -33,10 +37,17 @@ NODE_COLUMNS = (
 )
 
 
-def list_executions_sql(flt: ExecutionFilter) -> tuple[str, list[Any]]:
+def _in_workspace(workspace: str | None) -> tuple[str, tuple[Any, ...]]:
+    return ("", ()) if workspace is None else (" AND workspace = %s", (workspace,))
+
+
+def list_executions_sql(flt: ExecutionFilter, workspace: str | None) -> tuple[str, list[Any]]:
     """One keyset page plus one row: the extra row says whether another page exists."""
     where: list[str] = []
     params: list[Any] = []
+    if workspace is not None:
+        where.append("workspace = %s")
+        params.append(workspace)
     # Equality for a single value keeps the (status|workflow_id, started_at, execution_id)
     # indexes usable for the ORDER BY; = ANY would need a sort.
     for column, values in (("status", flt.statuses), ("workflow_id", flt.workflow_ids)):
@@ -72,24 +83,30 @@ def list_executions_sql(flt: ExecutionFilter) -> tuple[str, list[Any]]:
     return sql, params
 
 
-async def list_executions(conn: Conn, flt: ExecutionFilter) -> tuple[list[Row], bool]:
-    sql, params = list_executions_sql(flt)
+async def list_executions(
+    conn: Conn, flt: ExecutionFilter, workspace: str | None
+) -> tuple[list[Row], bool]:
+    sql, params = list_executions_sql(flt, workspace)
     cur = await conn.execute(sql, params)
     rows = await cur.fetchall()
     return rows[: flt.limit], len(rows) > flt.limit
 
 
-async def get_execution(conn: Conn, execution_id: str) -> Row | None:
+async def get_execution(conn: Conn, execution_id: str, workspace: str | None) -> Row | None:
+    only, params = _in_workspace(workspace)
     cur = await conn.execute(
-        f"SELECT {DETAIL_COLUMNS} FROM executions WHERE execution_id = %s", (execution_id,)
+        f"SELECT {DETAIL_COLUMNS} FROM executions WHERE execution_id = %s{only}",
+        (execution_id, *params),
     )
     return await cur.fetchone()
 
 
-async def execution_status(conn: Conn, execution_id: str) -> Row | None:
+async def execution_status(conn: Conn, execution_id: str, workspace: str | None) -> Row | None:
     """The little the SSE tail and the wait loop poll for."""
+    only, params = _in_workspace(workspace)
     cur = await conn.execute(
-        "SELECT status, last_event_id FROM executions WHERE execution_id = %s", (execution_id,)
+        f"SELECT status, last_event_id FROM executions WHERE execution_id = %s{only}",
+        (execution_id, *params),
     )
     return await cur.fetchone()
 
@@ -116,18 +133,21 @@ async def history_page(conn: Conn, execution_id: str, after: int, limit: int) ->
 # -- workflow definitions (connect/migrations/010_api_definitions.sql) ------------------
 
 
-async def list_workflows(conn: Conn, after: str | None, limit: int) -> tuple[list[Row], bool]:
+async def list_workflows(
+    conn: Conn, after: str | None, limit: int, workspace: str | None
+) -> tuple[list[Row], bool]:
+    only, params = _in_workspace(workspace)
     # The grouped page walks the primary key in order and stops at the limit; the join then
     # fetches only the latest version of the workflows on this page.
     cur = await conn.execute(
-        """
+        f"""
         SELECT d.workflow_id, d.version AS latest_version,
                d.definition->>'name' AS name, d.definition->>'description' AS description,
                g.version_count, g.first_registered_at, d.registered_at AS last_registered_at
           FROM (SELECT workflow_id, max(version) AS latest, count(*) AS version_count,
                        min(registered_at) AS first_registered_at
                   FROM workflow_definitions
-                 WHERE workflow_id > %s
+                 WHERE workflow_id > %s{only}
                  GROUP BY workflow_id
                  ORDER BY workflow_id
                  LIMIT %s) g
@@ -135,29 +155,44 @@ async def list_workflows(conn: Conn, after: str | None, limit: int) -> tuple[lis
             ON d.workflow_id = g.workflow_id AND d.version = g.latest
          ORDER BY d.workflow_id
         """,
-        (after or "", limit + 1),
+        (after or "", *params, limit + 1),
     )
     rows = await cur.fetchall()
     return rows[:limit], len(rows) > limit
 
 
-async def workflow_versions(conn: Conn, workflow_id: str) -> list[Row]:
+async def workflow_versions(conn: Conn, workflow_id: str, workspace: str | None) -> list[Row]:
+    only, params = _in_workspace(workspace)
     cur = await conn.execute(
-        "SELECT workflow_id, version, definition, registered_at FROM workflow_definitions"
-        " WHERE workflow_id = %s ORDER BY version DESC",
-        (workflow_id,),
+        "SELECT workflow_id, version, definition, registered_at, workspace"
+        f" FROM workflow_definitions WHERE workflow_id = %s{only} ORDER BY version DESC",
+        (workflow_id, *params),
     )
     return await cur.fetchall()
 
 
-async def workflow_exists(conn: Conn, workflow_id: str, version: int | None) -> bool:
+async def workflow_exists(
+    conn: Conn, workflow_id: str, version: int | None, workspace: str | None
+) -> bool:
+    only, params = _in_workspace(workspace)
     if version is None:
         cur = await conn.execute(
-            "SELECT 1 FROM workflow_definitions WHERE workflow_id = %s LIMIT 1", (workflow_id,)
+            f"SELECT 1 FROM workflow_definitions WHERE workflow_id = %s{only} LIMIT 1",
+            (workflow_id, *params),
         )
     else:
         cur = await conn.execute(
-            "SELECT 1 FROM workflow_definitions WHERE workflow_id = %s AND version = %s",
-            (workflow_id, version),
+            "SELECT 1 FROM workflow_definitions WHERE workflow_id = %s AND version = %s" + only,
+            (workflow_id, version, *params),
         )
     return await cur.fetchone() is not None
+
+
+async def workflow_owner(conn: Conn, workflow_id: str) -> str | None:
+    """The workspace that owns `workflow_id`, None when no version is registered."""
+    cur = await conn.execute(
+        "SELECT workspace FROM workflow_definitions WHERE workflow_id = %s LIMIT 1",
+        (workflow_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else str(row["workspace"])

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from linkflow.api import commands, queries
+from linkflow.api.auth import caller_workspace
 from linkflow.api.bodies import bad_field, int_field, read_object, str_field
 from linkflow.api.context import context
 from linkflow.api.control import publish
@@ -44,12 +45,13 @@ async def reset_execution(request: web.Request) -> web.Response:
         raise bad_field("event_id", "is required: the event to go on from")
     reason = str_field(body, "reason", default="") or ""
     identity = str_field(body, "identity", default=ctx.config.identity) or ctx.config.identity
+    workspace = caller_workspace(request)
     async with ctx.pool.connection() as conn:
-        status = await queries.execution_status(conn, execution_id)
+        status = await queries.execution_status(conn, execution_id, workspace)
         if status is None:
             raise not_found("execution", execution_id)
         history = await _history(conn, execution_id)
-        definitions = await _definitions(conn, history)
+        definitions = await _definitions(conn, history, workspace)
     new_id = str(uuid.uuid4())
     plan = await asyncio.to_thread(_plan, history, event_id, new_id, definitions)
     if isinstance(plan, str):
@@ -61,7 +63,14 @@ async def reset_execution(request: web.Request) -> web.Response:
         )
     kept = [e.to_dict() for e in history[: plan.last_event_id]]
     command = commands.reset_command(
-        new_id, execution_id, event_id, kept, reason=reason, identity=identity, now_ms=ctx.now_ms()
+        new_id,
+        execution_id,
+        event_id,
+        kept,
+        reason=reason,
+        identity=identity,
+        now_ms=ctx.now_ms(),
+        workspace=workspace,
     )
     await publish(ctx, command)
     terminated = status["status"] not in TERMINAL_STATUSES
@@ -71,6 +80,7 @@ async def reset_execution(request: web.Request) -> web.Response:
             f"reset to event {event_id} as execution {command.execution_id}",
             identity,
             now_ms=ctx.now_ms(),
+            workspace=workspace,
         )
         await publish(ctx, stop)
     return json_response(
@@ -88,13 +98,17 @@ async def reset_execution(request: web.Request) -> web.Response:
 
 
 def _plan(
-    history: list[HistoryEvent], event_id: int, new_id: str, definitions: list[dict[str, Any]]
+    history: list[HistoryEvent],
+    event_id: int,
+    new_id: str,
+    definitions: list[tuple[dict[str, Any], str]],
 ) -> ResetPlan | str:
     """The engine's check of the reset, off the event loop (it validates the definitions
     and replays the history)."""
-    return plan_reset(
-        history, event_id, new_id, Catalog(definitions, registry=installed_node_types())
-    )
+    catalog = Catalog(registry=installed_node_types())
+    for document, owner in definitions:
+        catalog.register(document, owner)
+    return plan_reset(history, event_id, new_id, catalog)
 
 
 async def _history(conn: queries.Conn, execution_id: str) -> list[HistoryEvent]:
@@ -119,21 +133,23 @@ async def _history(conn: queries.Conn, execution_id: str) -> list[HistoryEvent]:
         after = rows[-1]["event_id"]
 
 
-async def _definitions(conn: queries.Conn, history: list[HistoryEvent]) -> list[dict[str, Any]]:
+async def _definitions(
+    conn: queries.Conn, history: list[HistoryEvent], workspace: str | None
+) -> list[tuple[dict[str, Any], str]]:
     """Every version of the execution's workflow and, transitively, of the workflows its
     subworkflow nodes start: what the engine's catalog holds for them."""
     if not history:
         return []
     pending = [str(getattr(history[0].attributes, "workflow_id", ""))]
     seen: set[str] = set()
-    documents: list[dict[str, Any]] = []
+    documents: list[tuple[dict[str, Any], str]] = []
     while pending:
         workflow_id = pending.pop()
         if workflow_id in seen:
             continue
         seen.add(workflow_id)
-        for row in await queries.workflow_versions(conn, workflow_id):
+        for row in await queries.workflow_versions(conn, workflow_id, workspace):
             document: dict[str, Any] = row["definition"]
-            documents.append(document)
+            documents.append((document, row["workspace"]))
             pending.extend(child_workflow_ids(document))
     return documents

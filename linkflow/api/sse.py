@@ -19,6 +19,7 @@ import psycopg_pool
 from aiohttp import web
 
 from linkflow.api import queries, views
+from linkflow.api.auth import caller_workspace
 from linkflow.api.context import ApiContext, context
 from linkflow.api.errors import bad_parameter, not_found
 from linkflow.api.filters import TERMINAL_STATUSES
@@ -53,7 +54,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     execution_id = path_id(request, "execution_id", "execution")
     last = _last_event_id(request)
     async with ctx.pool.connection() as conn:
-        if await queries.execution_status(conn, execution_id) is None:
+        if await queries.execution_status(conn, execution_id, caller_workspace(request)) is None:
             raise not_found("execution", execution_id)
     response = web.StreamResponse(
         headers={
@@ -93,7 +94,7 @@ async def _tail(
         try:
             async with ctx.pool.connection() as conn:
                 rows = await queries.history_page(conn, execution_id, last, BATCH)
-                state = None if rows else await queries.execution_status(conn, execution_id)
+                state = None if rows else await queries.execution_status(conn, execution_id, None)
         except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
             # Postgres away: keep the stream and wait it out; keepalives still flow.
             log.warning("SSE tail of %s: postgres unavailable: %s", execution_id, exc)

@@ -29,6 +29,7 @@ def execution_summary(row: Row) -> dict[str, Any]:
         "last_event_id": row["last_event_id"],
         "parent_execution_id": row["parent_execution_id"],
         "search_attributes": row["search_attributes"] or {},
+        "workspace": row["workspace"],
     }
 
 

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from linkflow import transport
 from linkflow.api import queries, views
+from linkflow.api.auth import caller_workspace
 from linkflow.api.bodies import read_json
 from linkflow.api.context import ApiContext, context, topic
 from linkflow.api.definitions import (
@@ -25,6 +26,7 @@ from linkflow.api.pagination import b64url_decode, b64url_encode
 from linkflow.api.params import int_param, path_id, reject_unknown, single
 from linkflow.api.publisher import PublishError
 from linkflow.model import WorkflowDefinition
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 CATALOG_SYNC_SECONDS = 5.0
 
@@ -48,6 +50,7 @@ async def register_workflow(request: web.Request) -> web.Response:
             problems=problems,
         )
     workflow_id, version = doc["id"], doc["version"]
+    workspace = caller_workspace(request) or DEFAULT_WORKSPACE
     # Another producer may have published this id:version; compare with the topic, not with
     # a table that might lag it.
     await ensure_catalog_current(ctx)
@@ -64,7 +67,15 @@ async def register_workflow(request: web.Request) -> web.Response:
             (Jsonb(doc), workflow_id, version),
         )
         existing = await cur.fetchone()
-        warnings = await _missing_children(conn, definition)
+        owner = await queries.workflow_owner(conn, workflow_id)
+        if owner is not None and owner != workspace:
+            raise ApiError(
+                409,
+                "workflow_id_taken",
+                f"workflow id {workflow_id!r} belongs to another workspace; register your "
+                "workflow under another id",
+            )
+        warnings = await _missing_children(conn, definition, workspace)
         if existing is not None:
             if not existing["same"]:
                 raise ApiError(
@@ -82,16 +93,17 @@ async def register_workflow(request: web.Request) -> web.Response:
             await ctx.publisher.publish(
                 topic(ctx, transport.DEFINITIONS),
                 definition_key(workflow_id, version),
-                encode_definition_record(doc, registered_at_ms),
+                encode_definition_record(doc, registered_at_ms, workspace),
             )
         except PublishError as exc:
             raise unavailable("kafka", exc) from exc
         COMMANDS.labels("WorkflowDefinition").inc()
         registered_at = datetime.fromtimestamp(registered_at_ms / 1000, tz=UTC)
         await conn.execute(
-            "INSERT INTO workflow_definitions (workflow_id, version, definition, registered_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (workflow_id, version) DO NOTHING",
-            (workflow_id, version, Jsonb(doc), registered_at),
+            "INSERT INTO workflow_definitions"
+            " (workflow_id, version, definition, registered_at, workspace)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (workflow_id, version) DO NOTHING",
+            (workflow_id, version, Jsonb(doc), registered_at, workspace),
         )
     body = _registered(workflow_id, version, registered_at, created=True, warnings=warnings)
     return json_response(body, status=201, headers={"Location": f"/v1/workflows/{workflow_id}"})
@@ -115,7 +127,7 @@ def _registered(
 
 
 async def _missing_children(
-    conn: queries.Conn, definition: WorkflowDefinition
+    conn: queries.Conn, definition: WorkflowDefinition, workspace: str
 ) -> list[dict[str, Any]]:
     """A warning per subworkflow node naming a workflow (or version) not registered yet:
     not an error, since children are often registered after their parents, but a start
@@ -129,14 +141,14 @@ async def _missing_children(
         if not isinstance(child, str) or child == definition.id:
             continue
         exists = await queries.workflow_exists(
-            conn, child, version if isinstance(version, int) else None
+            conn, child, version if isinstance(version, int) else None, workspace
         )
         if not exists:
             what = child if not isinstance(version, int) else f"{child} version {version}"
             warnings.append(
                 {
-                    "message": f"workflow {what} is not registered (yet): this node fails "
-                    "until it is",
+                    "message": f"workflow {what} is not registered (yet) in this workspace: "
+                    "this node fails until it is",
                     "node_id": node.id,
                     "edge": None,
                     "field": "config.workflow_id",
@@ -173,7 +185,7 @@ async def list_workflows(request: web.Request) -> web.Response:
     cursor = single(query, "cursor")
     after = _decode_key(cursor, "cursor") if cursor else None
     async with ctx.pool.connection() as conn:
-        rows, more = await queries.list_workflows(conn, after, limit)
+        rows, more = await queries.list_workflows(conn, after, limit, caller_workspace(request))
     return json_response(
         {
             "workflows": [views.workflow_summary(r) for r in rows],
@@ -186,12 +198,13 @@ async def get_workflow(request: web.Request) -> web.Response:
     ctx = context(request)
     reject_unknown(request.query, ())
     workflow_id = path_id(request, "workflow_id", "workflow")
+    workspace = caller_workspace(request)
     async with ctx.pool.connection() as conn:
-        rows = await queries.workflow_versions(conn, workflow_id)
+        rows = await queries.workflow_versions(conn, workflow_id, workspace)
     if not rows and ctx.follower is not None and await ctx.follower.caught_up(CATALOG_SYNC_SECONDS):
         # Maybe published by another producer a moment ago: look again once caught up.
         async with ctx.pool.connection() as conn:
-            rows = await queries.workflow_versions(conn, workflow_id)
+            rows = await queries.workflow_versions(conn, workflow_id, workspace)
     if not rows:
         raise not_found("workflow", workflow_id)
     return json_response(

@@ -12,11 +12,12 @@ from linkflow.engine.state import ExecutionState
 from linkflow.model.catalog import PlanSource
 
 if TYPE_CHECKING:
+    from linkflow.engine.admission import Admission
     from linkflow.engine.effects import Effect
 
 
 class DecisionContext:
-    __slots__ = ("carried", "env", "events", "fresh_from", "now_ms", "plans", "state")
+    __slots__ = ("admission", "carried", "env", "events", "fresh_from", "now_ms", "plans", "state")
 
     def __init__(
         self,
@@ -24,8 +25,10 @@ class DecisionContext:
         now_ms: int,
         env: Mapping[str, str],
         plans: PlanSource,
+        admission: Admission | None = None,
     ) -> None:
         self.state = state
+        self.admission = admission  # None: every start is admitted
         self.now_ms = now_ms
         self.env = env
         self.plans = plans

@@ -52,6 +52,7 @@ class ActivityTask:
     scheduled_at_ms: int
     start_to_close_ms: int | None
     heartbeat_ms: int | None
+    workspace: str
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,7 @@ class ActivityTask:
             "scheduled_at_ms": self.scheduled_at_ms,
             "start_to_close_ms": self.start_to_close_ms,
             "heartbeat_ms": self.heartbeat_ms,
+            "workspace": self.workspace,
         }
 
 
@@ -141,6 +143,7 @@ def _task(state: ExecutionState, a: ActivityTaskScheduled, scheduled_at_ms: int)
         scheduled_at_ms=scheduled_at_ms,
         start_to_close_ms=a.start_to_close_ms,
         heartbeat_ms=a.heartbeat_ms,
+        workspace=state.workspace,
     )
 
 
@@ -155,6 +158,7 @@ def _child_start(state: ExecutionState, event_id: int, a: ChildWorkflowExecution
             parent_execution_id=state.execution_id,
             parent_node_id=a.node_id,
             parent_scope=a.scope,
+            workspace=state.workspace,
         )
     )
 
@@ -174,6 +178,7 @@ def _closing(state: ExecutionState, event: HistoryEvent) -> list[Effect]:
                         execution_id=child.child_execution_id,
                         reason=reason,
                         identity=state.execution_id,
+                        workspace=state.workspace,
                     )
                 )
             )
@@ -185,6 +190,7 @@ def _closing(state: ExecutionState, event: HistoryEvent) -> list[Effect]:
                         execution_id=child.child_execution_id,
                         reason=reason,
                         identity=state.execution_id,
+                        workspace=state.workspace,
                     )
                 )
             )
@@ -284,6 +290,7 @@ def outstanding_effects(
                     scheduled_at_ms=run.scheduled_at_ms,
                     start_to_close_ms=timeouts.start_to_close_ms,
                     heartbeat_ms=timeouts.heartbeat_ms,
+                    workspace=state.workspace,
                 )
             )
         for timer in state.timers.values():

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from linkflow.engine.admission import Admission
 from linkflow.engine.appliers import fold
 from linkflow.engine.closing import close_execution
 from linkflow.engine.context import DecisionContext
@@ -38,9 +39,16 @@ class Engine:
     `decide` updates the given state in place and returns it (or a new one for a start).
     """
 
-    def __init__(self, plans: PlanSource, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        plans: PlanSource,
+        *,
+        env: Mapping[str, str] | None = None,
+        admission: Admission | None = None,
+    ) -> None:
         self.plans = plans
         self.env: Mapping[str, str] = MappingProxyType(dict(env)) if env else _NO_ENV
+        self.admission = admission
 
     def decide(self, state: ExecutionState | None, inp: EngineInput, now_ms: int) -> Decision:
         if state is None or state.last_event_id == 0:  # never started: no event yet
@@ -48,9 +56,20 @@ class Engine:
                 return Decision(None, ignored="unknown execution")
             if state is None:
                 state = ExecutionState(execution_id=inp.execution_id, plans=self.plans)
-        elif state.is_closed and not isinstance(inp, StartWorkflow | ResetWorkflow):
-            return Decision(state, ignored="execution closed")
-        ctx = DecisionContext(state, now_ms, self.env, self.plans)
+        else:
+            sender = getattr(inp, "workspace", None)
+            if sender is not None and sender != state.workspace:
+                # A workspace learns nothing of another's executions: the refusal names only
+                # the sender's workspace.
+                refusal = Refusal(
+                    "wrong_workspace",
+                    f"{type(inp).__name__} from workspace {sender!r} for execution "
+                    f"{state.execution_id!r}, which is not in that workspace",
+                )
+                return Decision(state, ignored=refusal.reason, refusal=refusal)
+            if state.is_closed and not isinstance(inp, StartWorkflow | ResetWorkflow):
+                return Decision(state, ignored="execution closed")
+        ctx = DecisionContext(state, now_ms, self.env, self.plans, self.admission)
         ignored = DECIDERS[type(inp)](ctx, inp)
         if isinstance(ignored, Refusal):
             return Decision(state, ignored=ignored.reason, refusal=ignored)

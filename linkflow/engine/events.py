@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
+
 # Timer purposes (TimerStarted.purpose).
 WAIT = "wait"
 RETRY_BACKOFF = "retry_backoff"
@@ -105,6 +107,7 @@ class WorkflowExecutionStarted(EventAttributes):
     parent_scope: str | None = None
     execution_timeout_ms: int | None = None
     search_attributes: Mapping[str, str] = field(default_factory=dict)
+    workspace: str = DEFAULT_WORKSPACE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

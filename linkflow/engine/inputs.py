@@ -54,6 +54,7 @@ class StartWorkflow(EngineInput):
     parent_node_id: str | None = None
     parent_scope: str | None = None
     search_attributes: Mapping[str, str] = field(default_factory=dict)
+    workspace: str | None = None  # None: the default workspace
     sent_at_ms: int = 0
 
 
@@ -63,6 +64,7 @@ class SignalWorkflow(EngineInput):
     execution_id: str
     signal_name: str
     payload: Any = None
+    workspace: str | None = None  # the sender's; None: not checked
     sent_at_ms: int = 0
 
 
@@ -72,6 +74,7 @@ class CancelWorkflow(EngineInput):
     execution_id: str
     reason: str = ""
     identity: str = ""
+    workspace: str | None = None  # the sender's; None: not checked
     sent_at_ms: int = 0
 
 
@@ -81,6 +84,7 @@ class TerminateWorkflow(EngineInput):
     execution_id: str
     reason: str = ""
     identity: str = ""
+    workspace: str | None = None  # the sender's; None: not checked
     sent_at_ms: int = 0
 
 
@@ -97,6 +101,7 @@ class ResetWorkflow(EngineInput):
     history: list[dict[str, Any]]
     reason: str = ""
     identity: str = ""
+    workspace: str | None = None  # the sender's; None: not checked
     sent_at_ms: int = 0
 
 

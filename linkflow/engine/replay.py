@@ -210,6 +210,7 @@ def _input_of(event: HistoryEvent, state: ExecutionState | None) -> EngineInput 
                 parent_node_id=a.parent_node_id,
                 parent_scope=a.parent_scope,
                 search_attributes=dict(a.search_attributes),
+                workspace=a.workspace,
             )
         case WorkflowExecutionSignaled():
             return SignalWorkflow(

@@ -15,6 +15,7 @@ from typing import Any
 from linkflow.engine.events import Error
 from linkflow.model.catalog import PlanSource
 from linkflow.model.plan import ExecutionPlan
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 # Execution status.
 RUNNING = "running"
@@ -140,6 +141,7 @@ class ExecutionState:
     parent_node_id: str | None = None
     parent_scope: str | None = None
     search_attributes: dict[str, str] = field(default_factory=dict)
+    workspace: str = DEFAULT_WORKSPACE
     execution_timeout_ms: int | None = None
     started_at_ms: int = 0
     closed_at_ms: int | None = None
@@ -191,6 +193,7 @@ class ExecutionState:
             "parent_node_id": self.parent_node_id,
             "parent_scope": self.parent_scope,
             "search_attributes": dict(self.search_attributes),
+            "workspace": self.workspace,
             "execution_timeout_ms": self.execution_timeout_ms,
             "started_at_ms": self.started_at_ms,
             "closed_at_ms": self.closed_at_ms,
@@ -226,6 +229,7 @@ class ExecutionState:
         ):  # fmt: skip
             setattr(state, name, data[name])
         state.search_attributes = dict(data["search_attributes"])
+        state.workspace = data.get("workspace", DEFAULT_WORKSPACE)  # states stored before
         state.request_ids = set(data["request_ids"])
         state.error = None if data["error"] is None else Error.from_dict(data["error"])
         for key, raw in data["scopes"].items():

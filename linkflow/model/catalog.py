@@ -11,6 +11,7 @@ from linkflow.model.node_types import NodeTypeRegistry, default_registry
 from linkflow.model.plan import ExecutionPlan, build_plan
 from linkflow.model.problems import DefinitionError, Problem
 from linkflow.model.validation import check_definition
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 
 class PlanSource(Protocol):
@@ -20,12 +21,16 @@ class PlanSource(Protocol):
 
     def latest_version(self, workflow_id: str) -> int | None: ...
 
+    def workspace_of(self, workflow_id: str) -> str: ...
+
 
 class Catalog:
     """Definitions by id and version; a plan is built once per (id, version) and cached.
 
     Registering the same id and version again with a different document replaces it (and its
     plan): the definitions topic is compacted by "id:version", so the last record wins.
+    A workflow id belongs to one workspace (that of its last registered version; the API
+    refuses to register an id another workspace owns).
     """
 
     def __init__(
@@ -37,11 +42,14 @@ class Catalog:
         self.registry = registry or default_registry()
         self._definitions: dict[str, dict[int, WorkflowDefinition]] = {}
         self._plans: dict[tuple[str, int], ExecutionPlan] = {}
+        self._workspaces: dict[str, str] = {}
         for definition in definitions:
             self.register(definition)
 
     def register(
-        self, definition: WorkflowDefinition | Mapping[str, Any] | str
+        self,
+        definition: WorkflowDefinition | Mapping[str, Any] | str,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> WorkflowDefinition:
         """Validate and add a definition; raises DefinitionError listing every problem."""
         if isinstance(definition, WorkflowDefinition):
@@ -55,6 +63,7 @@ class Catalog:
         versions = self._definitions.setdefault(definition.id, {})
         versions[definition.version] = definition
         self._plans.pop((definition.id, definition.version), None)
+        self._workspaces[definition.id] = workspace
         return definition
 
     def get(self, workflow_id: str, version: int | None = None) -> WorkflowDefinition | None:
@@ -68,6 +77,10 @@ class Catalog:
     def latest_version(self, workflow_id: str) -> int | None:
         versions = self._definitions.get(workflow_id)
         return max(versions) if versions else None
+
+    def workspace_of(self, workflow_id: str) -> str:
+        """The workspace that owns `workflow_id` (`default` for an unknown id)."""
+        return self._workspaces.get(workflow_id, DEFAULT_WORKSPACE)
 
     def plan(self, workflow_id: str, version: int | None = None) -> ExecutionPlan | None:
         if version is None:

@@ -28,7 +28,7 @@ def test_a_tokens_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     auth = Authenticator.from_environment()
     assert auth is not None and not auth.metrics_open and auth.jwt_secret is None
     assert [p for _, p in auth.tokens] == [
-        Principal("dashboards", "viewer", None),
+        Principal("dashboards", "viewer", "default"),
         Principal("token 1", "admin", "team-a"),
     ]
     assert auth.check("Bearer abcdefghijklmnop2", "terminate") == Principal(

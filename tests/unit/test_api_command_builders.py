@@ -36,6 +36,7 @@ def test_start_round_trips_through_the_commands_codec() -> None:
         "execution_id": command.execution_id,
         "sent_at_ms": 1_700_000_000_000,
         "input_type": "StartWorkflow",
+        "workspace": None,
         "request_id": command.request_id,
         "workflow_id": "orders",
         "workflow_version": 3,
@@ -98,12 +99,13 @@ def test_steering_commands(build: object, input_type: str, fields: dict[str, obj
 def test_definition_record_and_key() -> None:
     doc = {"id": "orders", "version": 2, "nodes": [{"id": "start", "type": "trigger"}]}
     assert definition_key("orders", 2) == b"orders:2"
-    assert decode_definition(encode_definition_record(doc, 99)) == {
+    assert decode_definition(encode_definition_record(doc, 99, "acme")) == {
         "definition_type": "WorkflowDefinition",
         "id": "orders",
         "version": 2,
         "definition": doc,
         "registered_at_ms": 99,
+        "workspace": "acme",
     }
 
 

@@ -177,7 +177,8 @@ def test_sql_uses_equality_for_single_values_and_a_row_comparison_for_the_cursor
         cursor=Cursor(at, "e1", "desc"),
         limit=10,
     )
-    sql, params = list_executions_sql(flt)
+    sql, params = list_executions_sql(flt, None)
+    assert "workspace =" not in sql  # no authentication: every workspace
     assert "status = %s" in sql
     assert "workflow_id = ANY(%s)" in sql
     assert "search_attributes @> %s" in sql
@@ -187,6 +188,12 @@ def test_sql_uses_equality_for_single_values_and_a_row_comparison_for_the_cursor
     assert params[1] == ["a", "b"]
     assert params[-3:] == [at, "e1", 11]  # one extra row tells whether a next page exists
 
-    sql, params = list_executions_sql(ExecutionFilter(order="asc", cursor=Cursor(at, "e", "asc")))
+    sql, params = list_executions_sql(flt, "acme")
+    assert "WHERE workspace = %s AND status = %s" in sql
+    assert params[:2] == ["acme", "running"]
+
+    sql, params = list_executions_sql(
+        ExecutionFilter(order="asc", cursor=Cursor(at, "e", "asc")), None
+    )
     assert "(started_at, execution_id) > (%s, %s)" in sql
     assert "ORDER BY started_at ASC, execution_id ASC" in sql

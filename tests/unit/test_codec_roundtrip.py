@@ -219,9 +219,10 @@ def test_flat_messages_are_nested_on_the_wire() -> None:
         "execution_id": "e-1",
         "sent_at_ms": 9,
         "input_type": "SignalWorkflow",
+        "workspace": None,
         "attributes": {"request_id": "r-1", "signal_name": "approve", "payload": {"by": "ana"}},
     }
-    assert lc.decode_command(data) == message
+    assert lc.decode_command(data) == {**message, "workspace": None}
 
 
 def test_single_type_families_need_no_type_field() -> None:
@@ -229,4 +230,8 @@ def test_single_type_families_need_no_type_field() -> None:
 
     decoded = lc.decode_definition(lc.encode_definition(definition))
 
-    assert decoded == {"definition_type": "WorkflowDefinition", **definition}
+    assert decoded == {
+        "definition_type": "WorkflowDefinition",
+        **definition,
+        "workspace": "default",
+    }

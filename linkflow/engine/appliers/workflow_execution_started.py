@@ -21,6 +21,7 @@ def apply(state: ExecutionState, event: HistoryEvent, a: WorkflowExecutionStarte
     state.parent_node_id = a.parent_node_id
     state.parent_scope = a.parent_scope
     state.search_attributes = dict(a.search_attributes)
+    state.workspace = a.workspace
     state.execution_timeout_ms = a.execution_timeout_ms
     state.started_at_ms = event.timestamp_ms
     state.request_ids.add(a.request_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.deciders.registry import Refusal, decides
 from linkflow.engine.effects import ActivityTask, outstanding_effects
-from linkflow.engine.events import HistoryEvent
+from linkflow.engine.events import HistoryEvent, WorkflowExecutionStarted
 from linkflow.engine.inputs import ResetWorkflow
 from linkflow.engine.reset import plan_reset, reset_details, resume
 
@@ -27,6 +27,13 @@ def decide(ctx: DecisionContext, inp: ResetWorkflow) -> str | Refusal | None:
     plan = plan_reset(source, inp.reset_event_id, state.execution_id, ctx.plans)
     if isinstance(plan, str):
         return Refusal("bad_reset", f"{what}: {plan}")
+    started = source[0].attributes
+    if (
+        inp.workspace is not None
+        and isinstance(started, WorkflowExecutionStarted)
+        and started.workspace != inp.workspace
+    ):
+        return Refusal("wrong_workspace", f"{what} from workspace {inp.workspace!r}")
     for event in plan.kept:
         ctx.adopt(event)
     # The attempts out at the cut go to workers again (their ActivityTaskScheduled events

@@ -14,6 +14,7 @@ from linkflow.engine.inputs import StartWorkflow
 from linkflow.engine.scheduler import drain
 from linkflow.engine.timers import start_timer
 from linkflow.model.node_types import SUCCESS
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 
 @decides(StartWorkflow)
@@ -32,10 +33,13 @@ def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | Refusal | None:
             f"execution {state.execution_id!r}, which another request already started "
             f"(workflow {state.workflow_id!r}, status {state.status})",
         )
+    workspace = inp.workspace or DEFAULT_WORKSPACE
     version = inp.workflow_version
-    if version is None:
+    # Another workspace's workflow is, for this one, a workflow that does not exist.
+    owned = ctx.plans.workspace_of(inp.workflow_id) == workspace
+    if version is None and owned:
         version = ctx.plans.latest_version(inp.workflow_id)
-    plan = None if version is None else ctx.plans.plan(inp.workflow_id, version)
+    plan = None if version is None or not owned else ctx.plans.plan(inp.workflow_id, version)
     ctx.emit(
         WorkflowExecutionStarted(
             workflow_id=inp.workflow_id,
@@ -48,6 +52,7 @@ def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | Refusal | None:
             parent_scope=inp.parent_scope,
             execution_timeout_ms=None if plan is None else plan.execution_timeout_ms,
             search_attributes=dict(inp.search_attributes),
+            workspace=workspace,
         )
     )
     if plan is None:
@@ -58,6 +63,11 @@ def decide(ctx: DecisionContext, inp: StartWorkflow) -> str | Refusal | None:
             retryable=False,
         )
         close_execution(ctx, WorkflowExecutionFailed(error=error), "unknown workflow")
+        return None
+    refused = None if ctx.admission is None else ctx.admission.admit(workspace, inp.workflow_id)
+    if refused is not None:
+        # Recorded, not dropped: the starter reads why in the history and the API.
+        close_execution(ctx, WorkflowExecutionFailed(error=refused), "start refused")
         return None
     if plan.execution_timeout_ms is not None:
         start_timer(ctx, EXECUTION_TIMEOUT, ctx.now_ms + plan.execution_timeout_ms)
