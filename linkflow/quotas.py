@@ -78,6 +78,9 @@ def _quota(data: Any, where: str) -> Quota:
             raise QuotaConfigError(f"{where}.{name}: expected a number >= 0, not {value!r}")
         if integral and not isinstance(value, int):
             raise QuotaConfigError(f"{where}.{name}: expected a whole number, not {value!r}")
+        if name == "activities_per_second" and value == 0:
+            # Activities would wait for ever, holding the workers' slots.
+            raise QuotaConfigError(f"{where}.{name}: must be above 0 (or unset)")
         values[name] = int(value) if integral else float(value)
     return Quota(**values)
 

@@ -161,7 +161,11 @@ class _Definitions:
                     documents.append(document)
                     pending.extend(child_workflow_ids(document))
         unique = {(d["id"], d.get("version")): d for d in documents}
-        return Catalog(list(unique.values()), registry=installed_node_types())
+        # The API shows only the caller's workspace, which is the execution's.
+        catalog = Catalog(registry=installed_node_types())
+        for document in unique.values():
+            catalog.register(document, started.workspace)
+        return catalog
 
     def _fetch(self, workflow_id: str) -> list[tuple[int, dict[str, Any]]]:
         if workflow_id not in self.versions:

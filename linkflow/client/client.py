@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from linkflow import settings, transport
 from linkflow.client.ids import execution_id_for, partition_for
 from linkflow.codec import decode_history, encode_command, encode_definition
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,14 @@ class Client:
         identity: str = "linkflow-client",
         *,
         topic_prefix: str = "",
+        workspace: str | None = None,
     ):
         self.bootstrap = bootstrap_servers or settings.kafka_bootstrap()
         self.identity = identity
+        # The workspace this client acts in: what it registers and starts belongs to it, and
+        # its other commands reach only that workspace's executions (None: "default", and
+        # commands unchecked).
+        self.workspace = workspace
         # Prepended to every linkflow.* topic, as `linkflow topics apply --prefix` does.
         self.topic_prefix = topic_prefix
         self._history_topic = topic_prefix + transport.HISTORY
@@ -87,6 +93,7 @@ class Client:
             "version": parsed.version,
             "definition": doc,
             "registered_at_ms": _now_ms(),
+            "workspace": self.workspace or DEFAULT_WORKSPACE,
         }
         self._send(
             self.topic_prefix + transport.DEFINITIONS,
@@ -163,6 +170,7 @@ class Client:
             "execution_id": execution_id,
             "sent_at_ms": _now_ms(),
             "input_type": kind,
+            "workspace": self.workspace,
             **attributes,
         }
         self._send(self.topic_prefix + transport.COMMANDS, execution_id, encode_command(message))

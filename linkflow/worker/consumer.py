@@ -84,6 +84,7 @@ class TaskConsumer:
         self._draining = threading.Event()
         self._stopping = threading.Event()
         self._assigned = threading.Event()
+        self._partition_count = 0
         self._last_warning: dict[int, float] = {}
         self.committed: dict[TopicPartitionKey, int] = {}  # last successful commit
         self.commits = 0
@@ -118,6 +119,14 @@ class TaskConsumer:
     def wait_assigned(self, timeout: float) -> bool:
         """True once the group gave this consumer partitions (tests and startup logs)."""
         return self._assigned.wait(timeout)
+
+    @property
+    def share(self) -> float:
+        """The part of the topic's partitions this consumer owns (1 until known): a limit
+        meant for the whole group, applied here, is that part of it."""
+        with self._lock:
+            owned = len(self._tracker.assigned())
+        return owned / self._partition_count if self._partition_count else 1.0
 
     @property
     def outstanding(self) -> int:
@@ -175,6 +184,8 @@ class TaskConsumer:
             log.warning("cannot read metadata of %s yet: %s", self.topic, exc)
             return
         topic = metadata.topics.get(self.topic)
+        if topic is not None and topic.error is None:
+            self._partition_count = len(topic.partitions)
         if topic is None or topic.error is not None:
             log.warning(
                 "task topic %s does not exist; create it with "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkflow.codec import EncodeError, Message, encode_result
+from linkflow.model.workspaces import DEFAULT_WORKSPACE
 from linkflow.transport import MAX_PAYLOAD_BYTES
 from linkflow.worker.errors import (
     PAYLOAD_TOO_LARGE,
@@ -31,6 +32,7 @@ class ActivityTask:
     scheduled_at_ms: int = 0
     start_to_close_ms: int | None = None
     heartbeat_ms: int | None = None
+    workspace: str = DEFAULT_WORKSPACE
 
     @classmethod
     def from_message(cls, m: Message) -> ActivityTask:
@@ -48,6 +50,7 @@ class ActivityTask:
             scheduled_at_ms=m["scheduled_at_ms"],
             start_to_close_ms=m.get("start_to_close_ms"),
             heartbeat_ms=m.get("heartbeat_ms"),
+            workspace=m.get("workspace") or DEFAULT_WORKSPACE,
         )
 
     def to_message(self) -> Message:
@@ -66,6 +69,7 @@ class ActivityTask:
             "scheduled_at_ms": self.scheduled_at_ms,
             "start_to_close_ms": self.start_to_close_ms,
             "heartbeat_ms": self.heartbeat_ms,
+            "workspace": self.workspace,
         }
 
     @property

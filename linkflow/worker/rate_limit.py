@@ -1,7 +1,11 @@
 """A token bucket: how many activity attempts a worker process starts per second
 (`linkflow worker --rate-limit N`). An attempt waits for a token after it has a slot and
 before it starts; its task stays uncommitted meanwhile, so a stop or a crash loses nothing.
-A queue's rate is the sum of its workers' limits: give each worker its share."""
+A queue's rate is the sum of its workers' limits: give each worker its share.
+
+`WorkspaceRates` applies the workspaces' `activities_per_second` quotas (LINKFLOW_QUOTAS_FILE)
+the same way, a bucket per workspace; a worker applies the part of a workspace's rate that
+its share of the queue's partitions is, so the queue's workers together keep to it."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from linkflow.metrics import WORKER_RATE_LIMITED_SECONDS
+from linkflow.quotas import Quotas
 
 
 class TokenBucket:
@@ -47,3 +52,27 @@ class TokenBucket:
         if waited:
             WORKER_RATE_LIMITED_SECONDS.inc(waited)
         return waited
+
+
+class WorkspaceRates:
+    def __init__(
+        self,
+        quotas: Quotas,
+        share: Callable[[], float],
+        bucket: Callable[[float], TokenBucket] = TokenBucket,
+    ) -> None:
+        self.quotas = quotas
+        self._share = share
+        self._bucket = bucket
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def acquire(self, workspace: str) -> float:
+        """Take one of the workspace's tokens (none needed without a rate); seconds waited."""
+        rate = self.quotas.of(workspace).activities_per_second
+        if rate is None:
+            return 0.0
+        mine = rate * max(self._share(), 1e-6)
+        bucket = self._buckets.get(workspace)
+        if bucket is None or bucket.rate != mine:  # a new share after a rebalance
+            bucket = self._buckets[workspace] = self._bucket(mine)
+        return await bucket.acquire()

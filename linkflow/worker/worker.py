@@ -40,6 +40,7 @@ from confluent_kafka import KafkaException
 
 from linkflow import dlq, transport
 from linkflow.codec import DecodeError, EncodeError, decode_task
+from linkflow.quotas import quotas_from_environment
 from linkflow.secrets import laravel
 from linkflow.secrets.laravel import ENV_APP_KEY
 from linkflow.transport import MAX_PAYLOAD_BYTES, payload_bytes
@@ -55,7 +56,7 @@ from linkflow.worker.metrics import (
     UNKNOWN_NODE_TYPE_LABEL,
 )
 from linkflow.worker.producer import AsyncProducer, is_permanent, kafka_error
-from linkflow.worker.rate_limit import TokenBucket
+from linkflow.worker.rate_limit import TokenBucket, WorkspaceRates
 from linkflow.worker.registry import HandlerRegistry, build_registry
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,12 @@ class Worker:
         self._failure: BaseException | None = None
         self._followers: list[_Stoppable] = []
         self._bucket = TokenBucket(config.rate_limit) if config.rate_limit else None
+        quotas = quotas_from_environment()
+        self._workspace_rates = (
+            WorkspaceRates(quotas, lambda: self.consumer.share)
+            if quotas.limits_activities
+            else None
+        )
         # Attempts running now, and attempts a CancelActivityTask named (oldest first).
         self._running: dict[tuple[str, str, int], asyncio.Task[Outcome]] = {}
         self._canceled: OrderedDict[tuple[str, str, int], str] = OrderedDict()
@@ -357,6 +364,8 @@ class Worker:
         key = (task.execution_id, task.activity_id, task.attempt)
         if self._bucket is not None:
             await self._bucket.acquire()
+        if self._workspace_rates is not None:
+            await self._workspace_rates.acquire(task.workspace)
         if key in self._canceled:
             # Cancelled before it started: the engine recorded that; nothing to report.
             self.stats.canceled += 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from linkflow.worker.rate_limit import TokenBucket
+from linkflow.quotas import QuotaConfigError, parse_quotas
+from linkflow.worker.rate_limit import TokenBucket, WorkspaceRates
 
 
 class Clock:
@@ -41,3 +42,23 @@ async def test_slow_rates_wait_whole_intervals() -> None:
 def test_the_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucket(0)
+
+
+async def test_workspace_rates_apply_the_workers_share_of_each_workspaces_quota() -> None:
+    clock = Clock()
+    share = [0.5]  # this worker owns half of the queue's partitions
+    quotas = parse_quotas({"workspaces": {"acme": {"activities_per_second": 4}}})
+    rates = WorkspaceRates(
+        quotas, lambda: share[0], lambda rate: TokenBucket(rate, clock=clock, sleep=clock.sleep)
+    )
+    waits = [await rates.acquire("acme") for _ in range(4)]
+    assert waits == pytest.approx([0, 0, 0.5, 0.5])  # 2 per second: a burst of 2, then 1/2 s
+    assert [await rates.acquire("globex") for _ in range(100)] == [0] * 100  # no quota
+    share[0] = 1.0  # a rebalance gave it every partition: the whole rate
+    waits = [await rates.acquire("acme") for _ in range(6)]
+    assert waits == pytest.approx([0, 0, 0, 0, 0.25, 0.25])
+
+
+def test_an_activity_rate_of_zero_is_refused() -> None:
+    with pytest.raises(QuotaConfigError, match="activities_per_second: must be above 0"):
+        parse_quotas({"default": {"activities_per_second": 0}})
