@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from linkflow.engine import compensation
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.events import ActivityTaskCanceled, EventAttributes
 from linkflow.engine.timers import cancel_timers
@@ -47,5 +48,7 @@ def close_execution(ctx: DecisionContext, terminal: EventAttributes, reason: str
     """Nothing new starts; outstanding activities and timers are cancelled, then the terminal
     event. Exactly one terminal event per execution: callers only get here while it is open."""
     assert terminal.TERMINAL and ctx.state.is_open
+    if compensation.begin(ctx, terminal, reason):
+        return  # it closes once the compensations have run
     cancel_work(ctx, reason)
     ctx.emit(terminal)

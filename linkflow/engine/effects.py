@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from linkflow.engine.events import (
+    COMPENSATE_CANCELED,
     ActivityTaskCanceled,
     ActivityTaskScheduled,
     ActivityTaskTimedOut,
     ChildWorkflowExecutionStarted,
+    CompensationStarted,
     HistoryEvent,
     TimerCanceled,
     TimerStarted,
@@ -164,12 +166,21 @@ def _child_start(state: ExecutionState, event_id: int, a: ChildWorkflowExecution
 
 
 def _closing(state: ExecutionState, event: HistoryEvent) -> list[Effect]:
-    out: list[Effect] = []
     a = event.attributes
     canceled = isinstance(a, WorkflowExecutionCanceled)
+    out = _stop_children(state, canceled, f"parent {state.execution_id} closed ({a.EVENT_TYPE})")
+    if state.parent_execution_id is not None:
+        out.append(NotifyParent(outcome=outcome_for_parent(state, event)))
+    return out
+
+
+def _stop_children(state: ExecutionState, canceled: bool, reason: str) -> list[Effect]:
+    """Cancel (or terminate) the running children. The request ids are the same whenever
+    it is asked, so a second request (compensation began, then the execution closed) is a
+    duplicate the child ignores."""
+    out: list[Effect] = []
     for child in state.children.values():
         request_id = f"{state.execution_id}#close#{child.child_execution_id}"
-        reason = f"parent {state.execution_id} closed ({a.EVENT_TYPE})"
         if canceled:
             out.append(
                 CancelChildWorkflow(
@@ -194,8 +205,6 @@ def _closing(state: ExecutionState, event: HistoryEvent) -> list[Effect]:
                     )
                 )
             )
-    if state.parent_execution_id is not None:
-        out.append(NotifyParent(outcome=outcome_for_parent(state, event)))
     return out
 
 
@@ -258,6 +267,9 @@ def effects_of(state: ExecutionState, events: Iterable[HistoryEvent]) -> list[Ef
             )
         elif isinstance(a, ChildWorkflowExecutionStarted):
             out.append(_child_start(state, event.event_id, a))
+        elif isinstance(a, CompensationStarted):
+            reason = f"parent {state.execution_id} is compensating ({a.cause})"
+            out.extend(_stop_children(state, a.cause == COMPENSATE_CANCELED, reason))
         elif a.TERMINAL:
             out.extend(_closing(state, event))
     return out

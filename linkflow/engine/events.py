@@ -3,7 +3,7 @@ fields exactly as docs/events.md lists them (the contract shared with the Avro s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -289,6 +289,40 @@ class MarkerRecorded(EventAttributes):
     details: Any
 
 
+# Why compensation began (CompensationStarted.cause).
+COMPENSATE_FAILED = "failed"
+COMPENSATE_CANCELED = "canceled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationStarted(EventAttributes):
+    """The execution failed or was cancelled after nodes with a compensation completed: their
+    compensations run one at a time, in `nodes` order (the reverse of completion), then the
+    execution closes with the terminal event `cause` names (`error` or `reason` kept for it)."""
+
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("error",)
+    cause: str
+    nodes: Sequence[Mapping[str, str]]  # [{"node_id", "scope"}], in the order they run
+    error: Error | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationCompleted(EventAttributes):
+    node_id: str  # the node undone
+    scope: str
+    compensation_node_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompensationFailed(EventAttributes):
+    ERROR_FIELDS: ClassVar[tuple[str, ...]] = ("error",)
+    node_id: str
+    scope: str
+    compensation_node_id: str
+    error: Error
+
+
 EVENT_TYPES: Mapping[str, type[EventAttributes]] = {
     cls.EVENT_TYPE: cls
     for cls in (
@@ -317,6 +351,9 @@ EVENT_TYPES: Mapping[str, type[EventAttributes]] = {
         ChildWorkflowExecutionCompleted,
         ChildWorkflowExecutionFailed,
         MarkerRecorded,
+        CompensationStarted,
+        CompensationCompleted,
+        CompensationFailed,
     )
 }
 

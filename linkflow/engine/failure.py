@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from linkflow.engine import compensation
 from linkflow.engine.backoff import retry_delay_ms
 from linkflow.engine.closing import cancel_loop_work, close_execution
 from linkflow.engine.context import DecisionContext
@@ -93,4 +94,7 @@ def attempt_failed(ctx: DecisionContext, run: ActivityRun, error: Error) -> None
             details["details"] = error.details
         details["attempts"] = run.attempt
         error = replace(error, details=details)
+    if compensation.compensating(state, run):
+        compensation.finished(ctx, run, error)
+        return
     fail_node(ctx, node, run.scope, error)

@@ -30,7 +30,7 @@ def drain(ctx: DecisionContext) -> None:
     state = ctx.state
     ready = state.ready
     attention = state.attention
-    while state.status == RUNNING:
+    while state.status == RUNNING and state.compensation is None:
         if ready:
             key = next(iter(ready))
             run_ready(ctx, key[0], key[1])
@@ -44,7 +44,7 @@ def drain(ctx: DecisionContext) -> None:
                 raise EngineBug(f"loop {key[1]!r} in scope {key[0]!r} was not decided")
         else:
             break
-    if state.status == RUNNING and state.scopes[""].unresolved == 0:
+    if state.status == RUNNING and state.compensation is None and state.scopes[""].unresolved == 0:
         complete_execution(ctx)
 
 

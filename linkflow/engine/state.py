@@ -161,6 +161,11 @@ class ExecutionState:
     signal_waiters: dict[str, list[NodeKey]] = field(default_factory=dict)
     signal_buffer: dict[str, list[Any]] = field(default_factory=dict)
     execution_timer_id: str | None = None
+    # Completed nodes that name a compensation, [node_id, scope] in completion order.
+    compensable: list[list[str]] = field(default_factory=list)
+    # While compensating (engine.compensation): cause, error, reason, pending (the head is in
+    # progress), done, failed. None otherwise.
+    compensation: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -215,6 +220,8 @@ class ExecutionState:
             },
             "signal_buffer": {name: list(items) for name, items in self.signal_buffer.items()},
             "execution_timer_id": self.execution_timer_id,
+            "compensable": [list(item) for item in self.compensable],
+            "compensation": self.compensation,
         }
 
     @classmethod
@@ -254,6 +261,9 @@ class ExecutionState:
             name: [(s, n) for s, n in keys] for name, keys in data["signal_waiters"].items()
         }
         state.signal_buffer = {name: list(items) for name, items in data["signal_buffer"].items()}
+        # States stored before compensation existed have neither.
+        state.compensable = [list(item) for item in data.get("compensable", ())]
+        state.compensation = data.get("compensation")
         if plans is not None and state.workflow_id:
             state.plan = plans.plan(state.workflow_id, state.workflow_version) or (
                 ExecutionPlan.empty(state.workflow_id, state.workflow_version)

@@ -42,6 +42,9 @@ class NodeDef:
     task_queue: str | None = None
     on_error: str = "fail"  # "fail" (route to an error edge if any, else fail) or "continue"
     name: str | None = None
+    # The node that undoes this one (saga): run when the execution fails or is cancelled
+    # after this node completed (docs/workflows.md, Compensation).
+    compensation: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _TOP_KEYS = {"id", "version", "name", "description", "nodes", "edges", "settings", "metadata"}
 _NODE_KEYS = {
     "id", "type", "name", "description", "config", "retry", "timeout", "task_queue",
-    "on_error", "position", "metadata",
+    "on_error", "compensation", "position", "metadata",
 }  # fmt: skip
 _EDGE_KEYS = {"id", "source", "target", "handle", "label", "metadata"}
 _RETRY_KEYS = {
@@ -243,6 +243,10 @@ def _parse_node(index: int, raw: Any, problems: list[Problem]) -> NodeDef | None
         )
         on_error = "fail"
     name = raw.get("name")
+    compensation = raw.get("compensation")
+    if compensation is not None and (not isinstance(compensation, str) or not compensation):
+        problems.append(Problem("must be the id of a node", node_id=node_id, field="compensation"))
+        compensation = None
     return NodeDef(
         id=node_id,
         type=node_type,
@@ -252,6 +256,7 @@ def _parse_node(index: int, raw: Any, problems: list[Problem]) -> NodeDef | None
         task_queue=task_queue,
         on_error=str(on_error),
         name=name if isinstance(name, str) else None,
+        compensation=compensation,
     )
 
 

@@ -70,6 +70,8 @@ class PlanNode:
     body_members: tuple[str, ...] = ()
     body_entries: tuple[str, ...] = ()
     duration_ms: int | None = None  # wait.duration / signal timeout when constant
+    compensation: str | None = None  # the node that undoes this one
+    compensates: str | None = None  # for a compensation node: the node it undoes
 
     @property
     def has_error_edge(self) -> bool:
@@ -114,6 +116,9 @@ def build_plan(definition: WorkflowDefinition, registry: NodeTypeRegistry) -> Ex
     # Stage 1: reachability.
     trigger = next(n for n in node_ids if types[n].kind is NodeKind.TRIGGER)
     live = reachable(trigger, adjacency(edges))
+    # A compensation node has no edges: live when the node it undoes is.
+    undoes = {n.compensation: n.id for n in definition.nodes if n.compensation is not None}
+    live |= {target for target, source in undoes.items() if source in live}
     node_ids = [n for n in node_ids if n in live]
     edges = [e for e in edges if e.source in live and e.target in live]
 
@@ -181,6 +186,8 @@ def build_plan(definition: WorkflowDefinition, registry: NodeTypeRegistry) -> Ex
             body_members=tuple(members.get(node_id, ())),
             body_entries=tuple(dict.fromkeys(entries.get(node_id, ()))),
             duration_ms=duration,
+            compensation=node.compensation,
+            compensates=undoes.get(node_id),
         )
     output = definition.settings.output
     return ExecutionPlan(
@@ -188,7 +195,8 @@ def build_plan(definition: WorkflowDefinition, registry: NodeTypeRegistry) -> Ex
         version=definition.version,
         nodes=MappingProxyType(nodes),
         trigger=trigger,
-        top_count=sum(1 for n in nodes.values() if n.container is None),
+        # Compensation nodes are not part of the flow: the execution completes without them.
+        top_count=sum(1 for n in nodes.values() if n.container is None and not n.compensates),
         output=None if output is None else compile_value(output),
         execution_timeout_ms=definition.settings.execution_timeout_ms,
         definition=definition,

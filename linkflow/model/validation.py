@@ -3,7 +3,7 @@ problems instead of stopping, so a user sees everything wrong with a definition 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from jsonschema import Draft202012Validator
 
@@ -51,6 +51,7 @@ def check_definition(
     _check_node_refs(definition, types, problems)
     edges = _check_edges(definition, types, problems)
     _check_graph(definition, types, edges, problems)
+    _check_compensations(definition, types, edges, problems)
 
 
 def _check_output(definition: WorkflowDefinition, problems: list[Problem]) -> None:
@@ -381,12 +382,67 @@ def _check_graph(
             )
         )
     if len(triggers) == 1:
-        seen = reachable(triggers[0], adjacency(edges))
+        # Compensation nodes have no edges: they run only to undo the node naming them.
+        seen = reachable(triggers[0], adjacency(edges)) | compensation_nodes(definition)
         for node_id in node_ids:
             if node_id not in seen:
                 problems.append(
                     Problem(f"unreachable from the trigger {triggers[0]!r}", node_id=node_id)
                 )
+
+
+def compensation_nodes(definition: WorkflowDefinition) -> set[str]:
+    return {n.compensation for n in definition.nodes if n.compensation is not None}
+
+
+def _check_compensations(
+    definition: WorkflowDefinition,
+    types: Mapping[str, NodeType],
+    edges: Sequence[EdgeDef],
+    problems: list[Problem],
+) -> None:
+    """A compensation names a node of this workflow that a worker runs, that has no edges
+    (it runs only as the undo of the node naming it) and that undoes only that node."""
+    ids = {node.id for node in definition.nodes}
+    targets = compensation_nodes(definition)
+    named: dict[str, str] = {}
+    loops = [n for n in types if types[n].loop]
+    container = analyse_loops([n.id for n in definition.nodes], edges, loops).container
+    for node in definition.nodes:
+        target = node.compensation
+        if target is None:
+            continue
+
+        def problem(message: str, node_id: str = node.id) -> None:
+            problems.append(Problem(message, node_id=node_id, field="compensation"))
+
+        if target not in ids:
+            problem(f"no node {target!r} in this workflow")
+            continue
+        if target == node.id:
+            problem("a node cannot compensate itself")
+            continue
+        if container.get(node.id) is not None:
+            problem(
+                f"a node inside the body of loop {container[node.id]!r} cannot have a "
+                "compensation: only top-level nodes can (a loop in a child workflow can)"
+            )
+        if node.id in targets:
+            problem("a compensation node cannot have a compensation of its own")
+        if target in named:
+            problem(f"node {target!r} already compensates {named[target]!r}")
+        named[target] = node.id
+        kind = types.get(target)
+        if kind is not None and kind.kind is not NodeKind.ACTIVITY:
+            problem(
+                f"node {target!r} is a {definition.node(target).type!r} node; a compensation "
+                "runs on a worker (an activity node type)"
+            )
+        if any(e.source == target or e.target == target for e in edges):
+            problem(
+                f"node {target!r} has edges; a compensation node has none (it runs only to "
+                f"undo {node.id!r})"
+            )
 
 
 def _where(loop: str | None) -> str:

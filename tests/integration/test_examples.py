@@ -1,7 +1,8 @@
 """Every workflow in examples/ runs on the real broker and ends as its metadata says.
 
 Each example carries `metadata.example`: the `input` to start it with, `signals` to send,
-other example files it `requires` (registered first), and the outcome to `expect`. URLs
+other example files it `requires` (registered first), and the outcome to `expect` (status,
+output, and optionally event types its history holds in that order). URLs
 of http nodes point at 127.0.0.1:8099 in the files; here they point at a local server
 with the same paths (/flaky/<key>, /status/<code>, /echo).
 """
@@ -60,3 +61,7 @@ def test_example_runs_as_documented(path: Path, rt: Runtime, web: HttpServer) ->
     outcome = rt.wait(execution_id)
     expect = example["expect"]
     assert (outcome.status, outcome.output) == (expect["status"], expect["output"]), outcome
+    # `events`: event types the history holds in this order (others may come between).
+    types = iter(e["event_type"] for e in outcome.events)
+    missing = [t for t in expect.get("events", []) if t not in types]
+    assert not missing, (missing, [e["event_type"] for e in outcome.events])

@@ -83,6 +83,11 @@ SAMPLES: list[ev.EventAttributes] = [
     ev.ChildWorkflowExecutionCompleted(child_execution_id="c", output=2),
     ev.ChildWorkflowExecutionFailed(child_execution_id="c", error=ERR),
     ev.MarkerRecorded(marker_name="m", details={"x": 1}),
+    ev.CompensationStarted(
+        cause="failed", nodes=[{"node_id": "pay", "scope": ""}], error=ERR, reason=""
+    ),
+    ev.CompensationCompleted(node_id="pay", scope="", compensation_node_id="refund"),
+    ev.CompensationFailed(node_id="pay", scope="", compensation_node_id="refund", error=ERR),
 ]
 
 LINEAR = workflow(

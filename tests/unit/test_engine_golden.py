@@ -228,7 +228,44 @@ def reset_after_a_fix() -> tuple[list[dict[str, Any]], WorkflowTestEnv, list[str
     return [doc], env, ["inv-1", "inv-2"]
 
 
+def saga_compensation() -> tuple[list[dict[str, Any]], WorkflowTestEnv, list[str]]:
+    """A saga: flight and hotel booked, the charge declined; the hotel's cancellation fails
+    once and is retried, then the flight's runs, then the execution fails with the outcome."""
+    doc = workflow(
+        "trip",
+        [
+            trigger(),
+            with_options(node("flight", "http", url="https://air/book"), compensation="unbook"),
+            with_options(node("hotel", "http", url="https://inn/book"), compensation="unstay"),
+            node("charge", "http", url="https://pay/charge"),
+            node("unbook", "http", url="https://air/cancel/{{ nodes.flight.ref }}"),
+            with_options(
+                node("unstay", "http", url="https://inn/cancel/{{ nodes.hotel.ref }}"),
+                retry={"max_attempts": 3, "initial_interval": "5s", "jitter": 0},
+            ),
+        ],
+        chain("start", "flight", "hotel", "charge"),
+    )
+    calls: list[str] = []
+
+    def http(payload: dict[str, Any]) -> Any:
+        url = str(payload["url"])
+        calls.append(url)
+        if url.endswith("/charge"):
+            raise ActivityError("Declined", "card declined", retryable=False)
+        if "inn/cancel" in url and calls.count(url) == 1:
+            raise ActivityError("Unavailable", "inn is busy")
+        return {"ref": url.rsplit("/", 2)[-2]}
+
+    env = WorkflowTestEnv([doc], handlers={"http": http})
+    run = env.start("trip", {"who": "ana"}, execution_id="trip-1")
+    env.run_until_closed(run)
+    assert run.status == "failed"
+    return [doc], env, ["trip-1"]
+
+
 SCENARIOS: dict[str, Callable[[], tuple[list[dict[str, Any]], WorkflowTestEnv, list[str]]]] = {
+    "saga_compensation": saga_compensation,
     "order_approval": order_approval,
     "parallel_with_failures": parallel_with_failures,
     "timeouts_then_cancel": timeouts_then_cancel,

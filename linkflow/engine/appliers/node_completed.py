@@ -14,6 +14,8 @@ def apply(state: ExecutionState, event: HistoryEvent, a: NodeCompleted) -> None:
     node = state.plan.nodes[a.node_id]
     key = (a.scope, a.node_id)
     state.ready.pop(key, None)
+    if node.compensation is not None:
+        state.compensable.append([a.node_id, a.scope])
     scope.status[node.id] = N_COMPLETED
     scope.outputs[node.id] = a.output
     if node.kind is NodeKind.ACTIVITY:

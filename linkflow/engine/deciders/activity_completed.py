@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from linkflow.engine import compensation
 from linkflow.engine.context import DecisionContext
 from linkflow.engine.deciders._activity import pending_run
 from linkflow.engine.deciders.registry import decides
@@ -19,6 +20,9 @@ def decide(ctx: DecisionContext, inp: ActivityCompleted) -> str | None:
         ActivityTaskCompleted(activity_id=inp.activity_id, attempt=inp.attempt, result=inp.result)
     )
     cancel_timers(ctx, run.timers)
+    if compensation.compensating(ctx.state, run):
+        compensation.finished(ctx, run, None)
+        return None
     ctx.emit(NodeCompleted(node_id=run.node_id, scope=run.scope, output=inp.result, handle=SUCCESS))
     drain(ctx)
     return None

@@ -17,6 +17,8 @@ def decide(ctx: DecisionContext, inp: CancelWorkflow) -> str | None:
             request_id=inp.request_id, reason=inp.reason, identity=inp.identity
         )
     )
+    if state.compensation is not None:
+        return None  # recorded; the compensations in progress finish, then it closes
     # Graceful: nothing new starts, pending activities and timers are cancelled, then the
     # execution is canceled. Running children get a cancel request (an effect).
     close_execution(ctx, WorkflowExecutionCanceled(reason=inp.reason), inp.reason or "canceled")

@@ -20,6 +20,8 @@ def decide(ctx: DecisionContext, inp: ChildWorkflowOutcome) -> str | None:
     child = state.children.get(inp.child_execution_id)
     if child is None:
         return "child not pending"
+    if state.compensation is not None:
+        return "compensating"  # the flow has stopped; the child was asked to stop too
     node = state.plan.nodes[child.node_id]
     if inp.completed:
         ctx.emit(

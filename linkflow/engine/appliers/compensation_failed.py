@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from linkflow.engine.appliers.registry import applies
+from linkflow.engine.events import CompensationFailed, HistoryEvent
+from linkflow.engine.ids import activity_id
+from linkflow.engine.state import ExecutionState
+
+
+@applies(CompensationFailed)
+def apply(state: ExecutionState, event: HistoryEvent, a: CompensationFailed) -> None:
+    assert state.compensation is not None
+    state.activities.pop(activity_id(a.compensation_node_id, a.scope), None)
+    state.compensation["pending"].pop(0)
+    state.compensation["failed"].append(
+        {"node_id": a.node_id, "scope": a.scope, "error": a.error.to_dict()}
+    )
