@@ -28,15 +28,23 @@ def task_queues(
 def missing_task_queues(
     definition: WorkflowDefinition, topics: set[str], prefix: str = ""
 ) -> list[Problem]:
-    """A problem naming each activity node whose task queue has no topic in `topics`."""
+    """A problem naming each activity node whose task queue has no topic in `topics` (the
+    queue's `.high` topic for a high-priority node)."""
+    plan = build_plan(definition, installed_node_types())
+    by_topic: dict[tuple[str, bool], list[str]] = defaultdict(list)
+    for node in plan.nodes.values():
+        if node.kind is NodeKind.ACTIVITY:
+            by_topic[(node.task_queue or DEFAULT_TASK_QUEUE, node.high_priority)].append(node.id)
     problems = []
-    for queue, node_ids in sorted(task_queues(definition).items()):
-        topic = prefix + transport.task_topic(queue)
+    for (queue, high), node_ids in sorted(by_topic.items()):
+        topic = prefix + transport.task_topic(queue, high)
         if topic in topics:
             continue
+        what = "task queue" if not high else "high-priority task queue"
         message = (
-            f"task queue {queue!r} has no topic {topic}: add the queue to topics/ and run "
+            f"{what} {queue!r} has no topic {topic}: add the queue to topics/ and run "
             "`linkflow topics apply`, or use an existing queue"
         )
-        problems.extend(Problem(message, node_id=n, field="task_queue") for n in sorted(node_ids))
+        field = "priority" if high else "task_queue"
+        problems.extend(Problem(message, node_id=n, field=field) for n in sorted(node_ids))
     return problems

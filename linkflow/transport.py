@@ -60,10 +60,13 @@ def check_payload(what: str, value: Any) -> None:
 # p50 281 ms start to complete in Postgres, 51 ms with 20). Shorter means more idle
 # fetches (one per consumer per wait when nothing arrives).
 READ_COMMITTED_FETCH_WAIT_MS = 20
+HIGH_SUFFIX = ".high"
 
 
-def task_topic(queue: str) -> str:
-    return f"{TASKS_PREFIX}{queue}"
+def task_topic(queue: str, high: bool = False) -> str:
+    """The topic of a task queue; `high`: of its high-priority tasks, which the queue's
+    workers drain first."""
+    return f"{TASKS_PREFIX}{queue}{HIGH_SUFFIX if high else ''}"
 
 
 # How every Kafka client of LinkFlow reaches a secured cluster (docs/configuration.md,

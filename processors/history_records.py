@@ -148,7 +148,7 @@ def _effect_record(effect: Effect, now_ms: int) -> Outgoing | None:
     if isinstance(effect, ActivityTask):
         message = {"task_type": "ActivityTask", **effect.to_dict()}
         return Outgoing(
-            transport.task_topic(effect.task_queue),
+            transport.task_topic(effect.task_queue, effect.high_priority),
             effect.execution_id.encode(),
             encode_task(message),
         )
@@ -161,7 +161,7 @@ def _effect_record(effect: Effect, now_ms: int) -> Outgoing | None:
             "reason": effect.reason,
         }
         return Outgoing(
-            transport.task_topic(effect.task_queue),
+            transport.task_topic(effect.task_queue, effect.high_priority),
             effect.execution_id.encode(),
             encode_task(cancel),
         )

@@ -55,6 +55,7 @@ class ActivityTask:
     start_to_close_ms: int | None
     heartbeat_ms: int | None
     workspace: str
+    high_priority: bool = False  # goes to the queue's .high topic (not part of the message)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class CancelActivityTask:
     activity_id: str
     attempt: int
     reason: str = "canceled"  # or the timeout type of a timed-out attempt
+    high_priority: bool = False  # on the topic the task went to
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,7 +133,9 @@ Effect = (
 
 
 def _task(state: ExecutionState, a: ActivityTaskScheduled, scheduled_at_ms: int) -> ActivityTask:
+    node = state.plan.nodes.get(a.node_id)
     return ActivityTask(
+        high_priority=node is not None and node.high_priority,
         task_queue=a.task_queue,
         execution_id=state.execution_id,
         activity_id=a.activity_id,
@@ -263,6 +267,7 @@ def effects_of(state: ExecutionState, events: Iterable[HistoryEvent]) -> list[Ef
                     activity_id=a.activity_id,
                     attempt=a.attempt,
                     reason=reason,
+                    high_priority=node is not None and node.high_priority,
                 )
             )
         elif isinstance(a, ChildWorkflowExecutionStarted):
@@ -303,6 +308,7 @@ def outstanding_effects(
                     start_to_close_ms=timeouts.start_to_close_ms,
                     heartbeat_ms=timeouts.heartbeat_ms,
                     workspace=state.workspace,
+                    high_priority=node.high_priority,
                 )
             )
         for timer in state.timers.values():

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_TASK_QUEUE = "default"
+# Task priorities (a node's `priority`): a high one goes to the queue's `.high` topic, which
+# its workers drain first with a weighted share (docs/workflows.md, Priorities).
+NORMAL = "normal"
+HIGH = "high"
+PRIORITIES = (NORMAL, HIGH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class NodeDef:
     # The node that undoes this one (saga): run when the execution fails or is cancelled
     # after this node completed (docs/workflows.md, Compensation).
     compensation: str | None = None
+    priority: str | None = None  # None: the workflow's settings.priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class WorkflowSettings:
     retry: RetryPolicy | None = None
     output: Any = None  # a template; None means "the outputs of the exit nodes"
     task_queue: str = DEFAULT_TASK_QUEUE
+    priority: str = NORMAL  # of the activity nodes that name none
 
 
 @dataclass(frozen=True, slots=True)

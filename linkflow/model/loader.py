@@ -14,6 +14,8 @@ import yaml
 
 from linkflow.model.definition import (
     DEFAULT_TASK_QUEUE,
+    NORMAL,
+    PRIORITIES,
     EdgeDef,
     NodeDef,
     NodeTimeouts,
@@ -33,7 +35,7 @@ NODE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 _TOP_KEYS = {"id", "version", "name", "description", "nodes", "edges", "settings", "metadata"}
 _NODE_KEYS = {
     "id", "type", "name", "description", "config", "retry", "timeout", "task_queue",
-    "on_error", "compensation", "position", "metadata",
+    "on_error", "compensation", "priority", "position", "metadata",
 }  # fmt: skip
 _EDGE_KEYS = {"id", "source", "target", "handle", "label", "metadata"}
 _RETRY_KEYS = {
@@ -41,7 +43,7 @@ _RETRY_KEYS = {
     "non_retryable_errors",
 }  # fmt: skip
 _TIMEOUT_KEYS = {"schedule_to_start", "start_to_close", "heartbeat"}
-_SETTINGS_KEYS = {"execution_timeout", "retry", "output", "task_queue"}
+_SETTINGS_KEYS = {"execution_timeout", "retry", "output", "task_queue", "priority"}
 ON_ERROR_VALUES = ("fail", "continue")
 
 
@@ -247,6 +249,12 @@ def _parse_node(index: int, raw: Any, problems: list[Problem]) -> NodeDef | None
     if compensation is not None and (not isinstance(compensation, str) or not compensation):
         problems.append(Problem("must be the id of a node", node_id=node_id, field="compensation"))
         compensation = None
+    priority = raw.get("priority")
+    if priority is not None and priority not in PRIORITIES:
+        problems.append(
+            Problem(f"must be one of {', '.join(PRIORITIES)}", node_id=node_id, field="priority")
+        )
+        priority = None
     return NodeDef(
         id=node_id,
         type=node_type,
@@ -257,6 +265,7 @@ def _parse_node(index: int, raw: Any, problems: list[Problem]) -> NodeDef | None
         on_error=str(on_error),
         name=name if isinstance(name, str) else None,
         compensation=compensation,
+        priority=priority,
     )
 
 
@@ -295,6 +304,12 @@ def _parse_settings(raw: Any, problems: list[Problem]) -> WorkflowSettings:
     if not isinstance(task_queue, str) or not task_queue:
         problems.append(Problem("must be a non-empty string", field="settings.task_queue"))
         task_queue = DEFAULT_TASK_QUEUE
+    priority = raw.get("priority", NORMAL)
+    if priority not in PRIORITIES:
+        problems.append(
+            Problem(f"must be one of {', '.join(PRIORITIES)}", field="settings.priority")
+        )
+        priority = NORMAL
     return WorkflowSettings(
         execution_timeout_ms=_duration(
             raw, "execution_timeout", problems, "settings.execution_timeout", None
@@ -302,6 +317,7 @@ def _parse_settings(raw: Any, problems: list[Problem]) -> WorkflowSettings:
         retry=parse_retry(raw.get("retry"), problems, "settings.retry"),
         output=raw.get("output"),
         task_queue=task_queue,
+        priority=str(priority),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from linkflow.model.compiled import Compiled, Constant, compile_expression_field, compile_value
 from linkflow.model.definition import (
+    HIGH,
     NodeDef,
     NodeTimeouts,
     RetryPolicy,
@@ -70,6 +71,7 @@ class PlanNode:
     body_members: tuple[str, ...] = ()
     body_entries: tuple[str, ...] = ()
     duration_ms: int | None = None  # wait.duration / signal timeout when constant
+    high_priority: bool = False  # an activity whose tasks go to the queue's .high topic
     compensation: str | None = None  # the node that undoes this one
     compensates: str | None = None  # for a compensation node: the node it undoes
 
@@ -186,6 +188,8 @@ def build_plan(definition: WorkflowDefinition, registry: NodeTypeRegistry) -> Ex
             body_members=tuple(members.get(node_id, ())),
             body_entries=tuple(dict.fromkeys(entries.get(node_id, ()))),
             duration_ms=duration,
+            high_priority=(node.priority or definition.settings.priority) == HIGH
+            and node_type.kind is NodeKind.ACTIVITY,
             compensation=node.compensation,
             compensates=undoes.get(node_id),
         )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ class TaskConsumer:
         config: dict[str, Any],
         topic: str,
         *,
+        extra_topics: Sequence[str] = (),
         deliver: Callable[[list[Fetched]], None],
         on_fatal: Callable[[BaseException], None],
         on_revoked: Callable[[], None] = lambda: None,
@@ -67,6 +68,8 @@ class TaskConsumer:
     ) -> None:
         self._config = config
         self.topic = topic
+        # Read too when they exist at start (the queue's .high topic).
+        self.extra_topics = list(extra_topics)
         self._deliver = deliver
         self._on_fatal = on_fatal
         self._on_revoked = on_revoked
@@ -125,7 +128,7 @@ class TaskConsumer:
         """The part of the topic's partitions this consumer owns (1 until known): a limit
         meant for the whole group, applied here, is that part of it."""
         with self._lock:
-            owned = len(self._tracker.assigned())
+            owned = sum(1 for topic, _ in self._tracker.assigned() if topic == self.topic)
         return owned / self._partition_count if self._partition_count else 1.0
 
     @property
@@ -141,7 +144,7 @@ class TaskConsumer:
             consumer = Consumer(self._config)
             self._check_topic(consumer)
             consumer.subscribe(
-                [self.topic],
+                [self.topic, *self._existing(consumer, self.extra_topics)],
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -192,6 +195,17 @@ class TaskConsumer:
                 "`linkflow topics apply --task-queue <queue>`",
                 self.topic,
             )
+
+    def _existing(self, consumer: Consumer, topics: Sequence[str]) -> list[str]:
+        try:
+            known = consumer.list_topics(timeout=10).topics
+        except KafkaException as exc:
+            log.warning("cannot list topics (reading %s only): %s", self.topic, exc)
+            return []
+        found = [t for t in topics if t in known and known[t].error is None]
+        if found:
+            log.info("also reading %s", ", ".join(found))
+        return found
 
     def _update_pause(self, consumer: Consumer) -> int:
         """Pause or resume fetching; returns how many more tasks may be fetched now."""

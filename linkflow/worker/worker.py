@@ -58,6 +58,7 @@ from linkflow.worker.metrics import (
 from linkflow.worker.producer import AsyncProducer, is_permanent, kafka_error
 from linkflow.worker.rate_limit import TokenBucket, WorkspaceRates
 from linkflow.worker.registry import HandlerRegistry, build_registry
+from linkflow.worker.slots import PrioritySlots
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ class Worker:
         cfg = self.config
         loop = asyncio.get_running_loop()
         began = time.monotonic()
-        self._slots = asyncio.Semaphore(cfg.concurrency)
+        self._slots = PrioritySlots(cfg.concurrency)
         self._executor = ThreadPoolExecutor(cfg.concurrency, thread_name_prefix="linkflow-activity")
         self._resources = Resources()
         self._producer = AsyncProducer(
@@ -217,6 +218,7 @@ class Worker:
                 cfg.bootstrap_servers, cfg.group_id, **cfg.consumer_overrides
             ),
             cfg.task_topic,
+            extra_topics=[cfg.task_topic + transport.HIGH_SUFFIX],
             deliver=self._deliver_threadsafe,
             on_fatal=self._fatal_threadsafe,
             on_revoked=self._revoked_threadsafe,
@@ -308,7 +310,7 @@ class Worker:
         assert me is not None
         self._waiting[me] = item
         try:
-            await self._slots.acquire()
+            await self._slots.acquire(item.topic.endswith(transport.HIGH_SUFFIX))
         except asyncio.CancelledError:
             if self._draining or item.offsets.revoked:
                 return False  # cancelled by _drop_waiting, not by whoever awaits us

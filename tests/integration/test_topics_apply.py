@@ -82,11 +82,12 @@ def test_apply_creates_every_topic_then_a_second_apply_changes_nothing(
     kafka_bootstrap: str, admin: AdminClient, prefix: str
 ) -> None:
     desired = desired_specs(overrides=Overrides(prefix=prefix), environ={})
-    # commands, results, history, definitions, dlq, credentials, circuits, 2 task topics
-    assert len(desired) == 9
+    # commands, results, history, definitions, dlq, credentials, circuits, and 2 task
+    # queues with a normal and a high-priority topic each
+    assert len(desired) == 11
 
     first = apply_topics(kafka_bootstrap, prefix=prefix, timeout=TIMEOUT)
-    assert [type(a) for a in first.actions] == [CreateTopic] * 9
+    assert [type(a) for a in first.actions] == [CreateTopic] * 11
     assert not first.refused
 
     actual = describe(admin, [spec.name for spec in desired])

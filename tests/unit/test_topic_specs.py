@@ -58,6 +58,8 @@ def test_the_shipped_specs_declare_every_linkflow_topic() -> None:
         "linkflow.circuits",
         "linkflow.tasks.default",
         "linkflow.tasks.http",
+        "linkflow.tasks.default.high",
+        "linkflow.tasks.http.high",
         "linkflow.dlq",
     }
     execution = [specs[f"linkflow.{name}"] for name in ("commands", "results", "history")]
