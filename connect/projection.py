@@ -115,6 +115,8 @@ class ExecutionRow:
     close_reason: str | None = None
     new_execution_id: str | None = None
     workspace: str = DEFAULT_WORKSPACE
+    activity_ms: int = 0
+    usage: str = "{}"
 
 
 @dataclass(slots=True)
@@ -138,6 +140,8 @@ class NodeRow:
     scheduled_at_ms: int | None = None
     started_at_ms: int | None = None
     finished_at_ms: int | None = None
+    duration_ms: int | None = None  # summed over attempts
+    usage: str = "{}"  # JSON: summed over attempts
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -272,6 +276,9 @@ def apply_event(state: State, event: Mapping[str, Any]) -> bool:
         _apply_execution(row, event_type, ts, a)
     else:
         _apply_execution(row, event_type, ts, a)
+    if event_type in _MEASURED:
+        row.activity_ms += a.get("duration_ms") or 0
+        row.usage = add_usage(row.usage, a.get("usage"))
     row.last_event_id = event_id
     row.updated_at_ms = ts
     state.changed_executions.add(execution_id)
@@ -279,6 +286,19 @@ def apply_event(state: State, event: Mapping[str, Any]) -> bool:
     if event_type in CLOSING_EVENTS:
         _close_open_nodes(state, execution_id, event_id, ts)
     return True
+
+
+_MEASURED = frozenset({"ActivityTaskCompleted", "ActivityTaskFailed"})
+
+
+def add_usage(total: str, usage: Mapping[str, float] | None) -> str:
+    """The JSON object `total` with `usage` added to it, name by name."""
+    if not usage:
+        return total
+    summed: dict[str, float] = json.loads(total)
+    for name, amount in usage.items():
+        summed[name] = summed.get(name, 0) + amount
+    return json.dumps(summed, sort_keys=True, separators=(",", ":"))
 
 
 def _close_open_nodes(state: State, execution_id: str, event_id: int, ts: int) -> None:
@@ -396,6 +416,11 @@ def _apply_node(
             _finish(row, TIMED_OUT, ts)
         else:  # ActivityTaskCanceled
             _finish(row, CANCELED, ts)
+        if event_type in _MEASURED:
+            duration = a.get("duration_ms")
+            if duration is not None:
+                row.duration_ms = (row.duration_ms or 0) + duration
+            row.usage = add_usage(row.usage, a.get("usage"))
     elif event_type in _BY_CHILD:
         key = state.by_child.get((execution_id, a["child_execution_id"]))
         row = state.nodes.get(key) if key is not None else None

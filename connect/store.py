@@ -81,7 +81,7 @@ _EXECUTION_COLUMNS = (
     + _MS.format("closed_at")
     + ", request_id, parent_execution_id, parent_node_id, parent_scope, idempotency_key, "
     "execution_timeout_ms, search_attributes::text, cancel_requested, close_reason, "
-    "new_execution_id, workspace"
+    "new_execution_id, workspace, activity_ms, usage::text"
 )
 
 _NODE_COLUMNS = (
@@ -90,6 +90,7 @@ _NODE_COLUMNS = (
     + ", n.last_event_id, n.attempt, n.activity_id, n.node_type, n.task_queue, "
     "n.child_execution_id, n.handle, n.routed, n.input::text, n.output::text, n.error::text, "
     + ", ".join(_MS.format(f"n.{c}") for c in ("scheduled_at", "started_at", "finished_at"))
+    + ", n.duration_ms, n.usage::text"
 )
 
 
@@ -172,6 +173,8 @@ _EXEC_UPDATABLE = (
     "close_reason",
     "new_execution_id",
     "workspace",
+    "activity_ms",
+    "usage",
 )
 
 # The WHERE on DO UPDATE is the database-side half of the replay guard: even a writer that
@@ -181,20 +184,20 @@ _UPSERT_EXECUTIONS = (
     "output, error, started_at, closed_at, updated_at, last_event_id, request_id, "
     "parent_execution_id, parent_node_id, parent_scope, idempotency_key, "
     "execution_timeout_ms, search_attributes, cancel_requested, close_reason, "
-    "new_execution_id, workspace) "
+    "new_execution_id, workspace, activity_ms, usage) "
     "SELECT id, wf, wv, st, inp::jsonb, outp::jsonb, err::jsonb, "
     + _TS.format("sa")
     + ", "
     + _TS.format("ca")
     + ", "
     + _TS.format("ua")
-    + ", le, rq, pe, pn, ps, ik, et, sat::jsonb, cr, cl, ne, wsp "
+    + ", le, rq, pe, pn, ps, ik, et, sat::jsonb, cr, cl, ne, wsp, am, us::jsonb "
     "FROM unnest(%b::text[], %b::text[], %b::int[], %b::text[], %b::text[], %b::text[], "
     "%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::text[], "
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::bool[], "
-    "%b::text[], %b::text[], %b::text[]) "
+    "%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[]) "
     "AS u(id, wf, wv, st, inp, outp, err, sa, ca, ua, le, rq, pe, pn, ps, ik, et, sat, cr, cl, "
-    "ne, wsp) "
+    "ne, wsp, am, us) "
     "ON CONFLICT (execution_id) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _EXEC_UPDATABLE)
     + " WHERE executions.last_event_id < EXCLUDED.last_event_id"
@@ -217,19 +220,22 @@ _NODE_UPDATABLE = (
     "finished_at",
     "updated_at",
     "last_event_id",
+    "duration_ms",
+    "usage",
 )
 
 _UPSERT_NODES = (
     "INSERT INTO node_executions (execution_id, node_id, scope, status, attempt, activity_id, "
     "node_type, task_queue, child_execution_id, handle, routed, input, output, error, "
-    "scheduled_at, started_at, finished_at, updated_at, last_event_id) "
+    "scheduled_at, started_at, finished_at, updated_at, last_event_id, duration_ms, usage) "
     "SELECT e, n, s, st, at, ai, nt, tq, ce, h, r, inp::jsonb, outp::jsonb, err::jsonb, "
     + ", ".join(_TS.format(c) for c in ("sc", "sa", "fa", "ua"))
-    + ", le "
+    + ", le, du, us::jsonb "
     "FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[], "
     "%b::text[], %b::text[], %b::text[], %b::text[], %b::bool[], %b::text[], %b::text[], "
-    "%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[]) "
-    "AS u(e, n, s, st, at, ai, nt, tq, ce, h, r, inp, outp, err, sc, sa, fa, ua, le) "
+    "%b::text[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[], "
+    "%b::bigint[], %b::text[]) "
+    "AS u(e, n, s, st, at, ai, nt, tq, ce, h, r, inp, outp, err, sc, sa, fa, ua, le, du, us) "
     "ON CONFLICT (execution_id, node_id, scope) DO UPDATE SET "
     + ", ".join(f"{c} = EXCLUDED.{c}" for c in _NODE_UPDATABLE)
     + " WHERE node_executions.last_event_id < EXCLUDED.last_event_id"
@@ -263,6 +269,8 @@ _EXEC_FIELDS = (
     "close_reason",
     "new_execution_id",
     "workspace",
+    "activity_ms",
+    "usage",
 )
 
 _NODE_FIELDS = (
@@ -285,6 +293,8 @@ _NODE_FIELDS = (
     "finished_at_ms",
     "updated_at_ms",
     "last_event_id",
+    "duration_ms",
+    "usage",
 )
 
 

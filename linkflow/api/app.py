@@ -53,6 +53,7 @@ ROUTES: tuple[tuple[str, str, Handler, str], ...] = (
     ("POST", "/v1/workflows", workflows.register_workflow, auth.REGISTER),
     ("GET", "/v1/workflows", workflows.list_workflows, auth.READ),
     ("GET", "/v1/workflows/{workflow_id}", workflows.get_workflow, auth.READ),
+    ("GET", "/v1/workflows/{workflow_id}/costs", workflows.workflow_costs, auth.READ),
     ("POST", "/v1/executions", control.start_execution, auth.START),
     ("GET", "/v1/executions", executions.list_executions, auth.READ),
     ("GET", "/v1/executions/{execution_id}", executions.get_execution, auth.READ),

@@ -221,6 +221,7 @@ SCHEMAS: dict[str, Schema] = {
                     "close_reason": _nullable(_STR),
                     "new_execution_id": _nullable(_STR),
                     "nodes": {"type": "array", "items": _ref("NodeExecution")},
+                    "cost": _ref("Cost"),
                 }
             ),
         ]
@@ -235,6 +236,28 @@ SCHEMAS: dict[str, Schema] = {
             "details": _ANY,
         },
     },
+    "Usage": {
+        "type": "object",
+        "additionalProperties": {"type": "number"},
+        "description": "what activities used, as their handlers reported it (tokens, usd, ...)",
+    },
+    "Cost": _obj(
+        {
+            "activity_ms": {**_INT, "description": "time the activities' handlers ran, summed"},
+            "usage": _ref("Usage"),
+            "attempts": {**_INT, "description": "activity attempts"},
+            "bytes": {**_INT, "description": "JSON bytes into and out of the nodes"},
+        }
+    ),
+    "WorkflowCosts": _obj(
+        {
+            "workflow_id": _STR,
+            "executions": _INT,
+            "running": _INT,
+            "activity_ms": _INT,
+            "usage": _ref("Usage"),
+        }
+    ),
     "NodeExecution": _obj(
         {
             "node_id": _STR,
@@ -266,6 +289,12 @@ SCHEMAS: dict[str, Schema] = {
             "finished_at": _nullable(_TIME),
             "updated_at": _TIME,
             "last_event_id": _INT,
+            "duration_ms": {
+                **_nullable(_INT),
+                "description": "time its handler ran, summed over attempts",
+            },
+            "usage": _ref("Usage"),
+            "bytes": {**_INT, "description": "JSON bytes of its input and output"},
         }
     ),
     "HistoryEvent": _obj(
@@ -579,6 +608,21 @@ PATHS: dict[str, Schema] = {
             "parameters": [_path("workflow_id")],
             "responses": {
                 "200": _json(_ref("Workflow"), "the workflow"),
+                "400": _BAD,
+                "404": _error("unknown workflow"),
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/v1/workflows/{workflow_id}/costs": {
+        "get": {
+            "operationId": "getWorkflowCosts",
+            "summary": "What the workflow's executions used, summed: activity time and the "
+            "usage their handlers reported",
+            "tags": ["workflows"],
+            "parameters": [_path("workflow_id")],
+            "responses": {
+                "200": _json(_ref("WorkflowCosts"), "the sums"),
                 "400": _BAD,
                 "404": _error("unknown workflow"),
                 "503": _UNAVAILABLE,

@@ -28,12 +28,12 @@ SUMMARY_COLUMNS = (
 )
 DETAIL_COLUMNS = (
     SUMMARY_COLUMNS + ", input, output, error, request_id, parent_node_id, parent_scope, "
-    "idempotency_key, execution_timeout_ms, close_reason, new_execution_id"
+    "idempotency_key, execution_timeout_ms, close_reason, new_execution_id, activity_ms, usage"
 )
 NODE_COLUMNS = (
     "node_id, scope, status, attempt, activity_id, node_type, task_queue, child_execution_id, "
     "handle, routed, input, output, error, scheduled_at, started_at, finished_at, updated_at, "
-    "last_event_id"
+    "last_event_id, duration_ms, usage"
 )
 
 
@@ -196,3 +196,26 @@ async def workflow_owner(conn: Conn, workflow_id: str) -> str | None:
     )
     row = await cur.fetchone()
     return None if row is None else str(row["workspace"])
+
+
+async def workflow_costs(conn: Conn, workflow_id: str, workspace: str | None) -> Row:
+    """What the executions of a workflow used, summed (connect/migrations/012_costs.sql)."""
+    only, params = _in_workspace(workspace)
+    cur = await conn.execute(
+        f"""
+        SELECT count(*) AS executions,
+               count(*) FILTER (WHERE status = 'running') AS running,
+               coalesce(sum(activity_ms), 0)::bigint AS activity_ms,
+               (SELECT coalesce(jsonb_object_agg(key, total), '{{}}'::jsonb)
+                  FROM (SELECT u.key, sum(u.value::numeric) AS total
+                          FROM executions e, jsonb_each_text(e.usage) u
+                         WHERE e.workflow_id = %s{only.replace("workspace", "e.workspace")}
+                         GROUP BY u.key) summed) AS usage
+          FROM executions
+         WHERE workflow_id = %s{only}
+        """,
+        (workflow_id, *params, workflow_id, *params),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,12 @@ def node_view(row: Row) -> dict[str, Any]:
     view = dict(row)
     for key in ("scheduled_at", "started_at", "finished_at", "updated_at"):
         view[key] = timestamp(row[key])
+    # What went in and came out, as JSON text: the data the node moved.
+    view["bytes"] = sum(
+        len(json.dumps(row[key], separators=(",", ":")).encode())
+        for key in ("input", "output")
+        if row[key] is not None
+    )
     return view
 
 
@@ -56,6 +63,12 @@ def execution_detail(row: Row, nodes: list[Row]) -> dict[str, Any]:
     ):
         view[key] = row[key]
     view["nodes"] = [node_view(n) for n in nodes]
+    view["cost"] = {
+        "activity_ms": row["activity_ms"],
+        "usage": row["usage"] or {},
+        "attempts": sum(n["attempt"] for n in nodes if n["activity_id"] is not None),
+        "bytes": sum(n["bytes"] for n in view["nodes"]),
+    }
     return view
 
 

@@ -214,3 +214,25 @@ async def get_workflow(request: web.Request) -> web.Response:
             "versions": [views.workflow_version(r) for r in rows],
         }
     )
+
+
+async def workflow_costs(request: web.Request) -> web.Response:
+    """What a workflow's executions used: their count, the time their activities ran and
+    the usage their handlers reported, summed."""
+    ctx = context(request)
+    reject_unknown(request.query, ())
+    workflow_id = path_id(request, "workflow_id", "workflow")
+    workspace = caller_workspace(request)
+    async with ctx.pool.connection() as conn:
+        if not await queries.workflow_exists(conn, workflow_id, None, workspace):
+            raise not_found("workflow", workflow_id)
+        row = await queries.workflow_costs(conn, workflow_id, workspace)
+    return json_response(
+        {
+            "workflow_id": workflow_id,
+            "executions": row["executions"],
+            "running": row["running"],
+            "activity_ms": row["activity_ms"],
+            "usage": row["usage"],
+        }
+    )

@@ -225,6 +225,9 @@ def _print_execution(execution: dict[str, Any]) -> None:
         fields.append(("error", f"{error.get('type', 'Error')}: {error.get('message', '')}"))
     if execution.get("close_reason"):
         fields.append(("reason", execution["close_reason"]))
+    cost = execution.get("cost")
+    if cost:
+        fields.append(("cost", _cost(cost)))
     width = max(len(name) for name, _ in fields)
     for name, value in fields:
         print(f"{name.ljust(width)}  {value}")
@@ -233,7 +236,17 @@ def _print_execution(execution: dict[str, Any]) -> None:
         print()
         print(
             table(
-                ["node", "scope", "type", "status", "attempt", "started", "finished", "detail"],
+                [
+                    "node",
+                    "scope",
+                    "type",
+                    "status",
+                    "attempt",
+                    "started",
+                    "finished",
+                    "ran",
+                    "detail",
+                ],
                 [
                     [
                         n["node_id"],
@@ -243,12 +256,32 @@ def _print_execution(execution: dict[str, Any]) -> None:
                         n["attempt"] or "",
                         _time(n.get("started_at") or n.get("scheduled_at")),
                         _time(n.get("finished_at")),
+                        _ran(n),
                         _node_detail(n),
                     ]
                     for n in nodes
                 ],
             )
         )
+
+
+def _cost(cost: dict[str, Any]) -> str:
+    parts = [
+        f"{cost['activity_ms'] / 1000:.3f} s of activities",
+        f"{cost['attempts']} attempt(s)",
+        f"{cost['bytes']} bytes",
+    ]
+    parts += [f"{name} {total:g}" for name, total in sorted((cost.get("usage") or {}).items())]
+    return ", ".join(parts)
+
+
+def _ran(node: dict[str, Any]) -> str:
+    """How long its handler ran (over all attempts), and what it reported using."""
+    if node.get("duration_ms") is None:
+        return ""
+    usage = node.get("usage") or {}
+    extra = "".join(f" {name}={total:g}" for name, total in sorted(usage.items()))
+    return f"{node['duration_ms'] / 1000:.3f}s{extra}"
 
 
 def _node_detail(node: dict[str, Any]) -> str:

@@ -119,6 +119,29 @@ def register(subparsers: Any) -> None:
     add_common(get)
     get.set_defaults(func=runner(_get))
 
+    costs = actions.add_parser(
+        "costs",
+        help="what a workflow's executions used, summed",
+        description="The executions of the workflow, the time their activities ran and the "
+        "usage their handlers reported (tokens, usd, ...), summed.",
+    )
+    costs.add_argument("workflow_id")
+    add_common(costs)
+    costs.set_defaults(func=runner(_costs))
+
+
+def _costs(args: argparse.Namespace, api: RemoteApi) -> int:
+    answer = api.get(f"/v1/workflows/{args.workflow_id}/costs")
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    print(f"workflow: {answer['workflow_id']}")
+    print(f"executions: {answer['executions']} ({answer['running']} running)")
+    print(f"activity time: {answer['activity_ms'] / 1000:.3f} s")
+    for name, total in sorted(answer["usage"].items()):
+        print(f"{name}: {total:g}")
+    return EXIT_OK
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()

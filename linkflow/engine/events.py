@@ -213,6 +213,8 @@ class ActivityTaskCompleted(EventAttributes):
     activity_id: str
     attempt: int
     result: Any
+    usage: Mapping[str, float] = field(default_factory=dict)
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,6 +223,8 @@ class ActivityTaskFailed(EventAttributes):
     activity_id: str
     attempt: int
     error: Error
+    usage: Mapping[str, float] = field(default_factory=dict)
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -112,6 +112,8 @@ class ActivityCompleted(EngineInput):
     attempt: int
     result: Any = None
     identity: str = ""
+    usage: Mapping[str, float] = field(default_factory=dict)  # what the handler reported
+    duration_ms: int | None = None  # how long the handler ran
     sent_at_ms: int = 0
 
 
@@ -123,6 +125,8 @@ class ActivityFailed(EngineInput):
     attempt: int
     error: Error
     identity: str = ""
+    usage: Mapping[str, float] = field(default_factory=dict)
+    duration_ms: int | None = None
     sent_at_ms: int = 0
 
 

@@ -233,11 +233,21 @@ def _input_of(event: HistoryEvent, state: ExecutionState | None) -> EngineInput 
             )
         case ActivityTaskCompleted():
             return ActivityCompleted(
-                execution_id=eid, activity_id=a.activity_id, attempt=a.attempt, result=a.result
+                execution_id=eid,
+                activity_id=a.activity_id,
+                attempt=a.attempt,
+                result=a.result,
+                usage=dict(a.usage),
+                duration_ms=a.duration_ms,
             )
         case ActivityTaskFailed():
             return ActivityFailed(
-                execution_id=eid, activity_id=a.activity_id, attempt=a.attempt, error=a.error
+                execution_id=eid,
+                activity_id=a.activity_id,
+                attempt=a.attempt,
+                error=a.error,
+                usage=dict(a.usage),
+                duration_ms=a.duration_ms,
             )
         case TimerFiredEvent():
             return TimerFired(execution_id=eid, timer_id=a.timer_id, fired_at_ms=event.timestamp_ms)

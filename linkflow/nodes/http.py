@@ -304,6 +304,8 @@ async def _call(
             **kwargs,
         ) as response:
             raw = await _read(response, req)
+            # Cost tracking: every request made and the bytes it brought back, failed or not.
+            ctx.record_usage(http_requests=1, http_response_bytes=len(raw))
             status, reason = response.status, response.reason or ""
             response_headers = _response_headers(response)
             content_type = response.content_type

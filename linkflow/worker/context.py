@@ -91,6 +91,8 @@ class ActivityContext:
     handlers run in a thread and cannot be interrupted, so long ones should check
     `time_left()` themselves. `heartbeat(details)` is cheap and thread-safe: it records the
     latest details, which the worker sends with its next periodic ActivityHeartbeat.
+    `record_usage(tokens=812, usd=0.0031)` adds to what the attempt used, reported with its
+    result and summed per node, execution and workflow (docs/workflows.md, Cost tracking).
     """
 
     execution_id: str
@@ -107,6 +109,14 @@ class ActivityContext:
     resources: Resources = field(default_factory=Resources)
     _heartbeat_details: Any = field(default=None, repr=False)
     _heartbeats: int = field(default=0, repr=False)
+    usage: dict[str, float] = field(default_factory=dict)
+
+    def record_usage(self, **amounts: float) -> None:
+        """Add `amounts` (name -> a number: tokens, usd, rows, ...) to the attempt's usage."""
+        for name, amount in amounts.items():
+            if isinstance(amount, bool) or not isinstance(amount, int | float):
+                raise TypeError(f"usage {name!r} must be a number, not {amount!r}")
+            self.usage[name] = self.usage.get(name, 0.0) + float(amount)
 
     def heartbeat(self, details: Any = None) -> None:
         """Report progress; `details` (JSON-serialisable) goes out with the next heartbeat."""

@@ -105,18 +105,47 @@ def heartbeat(task: ActivityTask, details: Any, identity: str, now_ms: int) -> b
         )
 
 
-def completed(task: ActivityTask, result: Any, identity: str, now_ms: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What an attempt used: the handler's usage and how long it ran."""
+
+    usage: dict[str, float]
+    duration_ms: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return {"usage": self.usage, "duration_ms": self.duration_ms}
+
+
+NOT_MEASURED = Measured({})
+
+
+def completed(
+    task: ActivityTask, result: Any, identity: str, now_ms: int, measured: Measured = NOT_MEASURED
+) -> bytes:
     """ActivityCompleted; raises EncodeError when `result` is not JSON-serialisable."""
     return encode_result(
-        _result(task, "ActivityCompleted", now_ms, result=result, identity=identity)
+        _result(
+            task, "ActivityCompleted", now_ms, result=result, identity=identity, **measured.fields()
+        )
     )
 
 
-def failed(task: ActivityTask, error: ErrorInfo, identity: str, now_ms: int) -> bytes:
+def failed(
+    task: ActivityTask,
+    error: ErrorInfo,
+    identity: str,
+    now_ms: int,
+    measured: Measured = NOT_MEASURED,
+) -> bytes:
     try:
         return encode_result(
             _result(
-                task, "ActivityFailed", now_ms, error=error.record(task.node_id), identity=identity
+                task,
+                "ActivityFailed",
+                now_ms,
+                error=error.record(task.node_id),
+                identity=identity,
+                **measured.fields(),
             )
         )
     except EncodeError:
@@ -124,7 +153,12 @@ def failed(task: ActivityTask, error: ErrorInfo, identity: str, now_ms: int) -> 
         safe = ErrorInfo(error.type, error.message, error.retryable, {"repr": repr(error.details)})
         return encode_result(
             _result(
-                task, "ActivityFailed", now_ms, error=safe.record(task.node_id), identity=identity
+                task,
+                "ActivityFailed",
+                now_ms,
+                error=safe.record(task.node_id),
+                identity=identity,
+                **measured.fields(),
             )
         )
 

@@ -432,7 +432,8 @@ class Worker:
             if beat is not None:
                 beat.cancel()
             IN_FLIGHT.dec()
-        value, outcome = self._encode(task, outcome)
+        measured = messages.Measured(dict(ctx.usage), round((time.monotonic() - began) * 1000))
+        value, outcome = self._encode(task, outcome, measured)
         what = f"the result of {task.execution_id}/{task.activity_id}#{task.attempt}"
         try:
             await self._reliably(
@@ -445,7 +446,7 @@ class Worker:
             # or the task would be re-run forever.
             error = messages.rejected(len(value), exc)
             outcome = Outcome(error=error)
-            small = messages.failed(task, error, cfg.identity, _now_ms())
+            small = messages.failed(task, error, cfg.identity, _now_ms(), measured)
             await self._reliably(
                 lambda: self._producer.produce(cfg.results_topic, small, task.key), what
             )
@@ -457,11 +458,16 @@ class Worker:
             self.stats.failed += 1
             self.stats.timed_out += outcome.timed_out
 
-    def _encode(self, task: messages.ActivityTask, outcome: Outcome) -> tuple[bytes, Outcome]:
+    def _encode(
+        self,
+        task: messages.ActivityTask,
+        outcome: Outcome,
+        measured: messages.Measured = messages.NOT_MEASURED,
+    ) -> tuple[bytes, Outcome]:
         identity, now = self.config.identity, _now_ms()
         if outcome.ok:
             try:
-                value = messages.completed(task, outcome.result, identity, now)
+                value = messages.completed(task, outcome.result, identity, now, measured)
             except EncodeError as exc:
                 outcome = Outcome(error=messages.not_serializable(outcome.result, exc))
             else:
@@ -473,7 +479,7 @@ class Worker:
                     return value, outcome
                 outcome = Outcome(error=messages.too_large(size))
         assert outcome.error is not None
-        return messages.failed(task, outcome.error, identity, now), outcome
+        return messages.failed(task, outcome.error, identity, now, measured), outcome
 
     def _heartbeat(self, task: messages.ActivityTask, details: Any) -> None:
         value = messages.heartbeat(task, details, self.config.identity, _now_ms())

@@ -17,7 +17,13 @@ def decide(ctx: DecisionContext, inp: ActivityCompleted) -> str | None:
     if run is None:
         return "stale activity result"
     ctx.emit(
-        ActivityTaskCompleted(activity_id=inp.activity_id, attempt=inp.attempt, result=inp.result)
+        ActivityTaskCompleted(
+            activity_id=inp.activity_id,
+            attempt=inp.attempt,
+            result=inp.result,
+            usage=dict(inp.usage),
+            duration_ms=inp.duration_ms,
+        )
     )
     cancel_timers(ctx, run.timers)
     if compensation.compensating(ctx.state, run):

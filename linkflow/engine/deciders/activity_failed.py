@@ -16,7 +16,15 @@ def decide(ctx: DecisionContext, inp: ActivityFailed) -> str | None:
     if run is None:
         return "stale activity result"
     error = with_node(inp.error, run.node_id)
-    ctx.emit(ActivityTaskFailed(activity_id=inp.activity_id, attempt=inp.attempt, error=error))
+    ctx.emit(
+        ActivityTaskFailed(
+            activity_id=inp.activity_id,
+            attempt=inp.attempt,
+            error=error,
+            usage=dict(inp.usage),
+            duration_ms=inp.duration_ms,
+        )
+    )
     cancel_timers(ctx, run.timers)
     attempt_failed(ctx, run, error)
     drain(ctx)
