@@ -15,7 +15,7 @@ changes nothing; a terminate closes at once (its compensation attempt is cancell
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from linkflow.engine.events import (
     COMPENSATE_CANCELED,
@@ -111,11 +111,11 @@ def finished(ctx: DecisionContext, run: ActivityRun, error: Error | None) -> Non
     advance(ctx)
 
 
-def _terminal(comp: dict[str, object]) -> EventAttributes:
-    summary = {"completed": [n for n, _ in comp["done"]], "failed": comp["failed"]}  # type: ignore[attr-defined]
+def _terminal(comp: dict[str, Any]) -> EventAttributes:
+    summary = {"completed": [n for n, _ in comp["done"]], "failed": comp["failed"]}
     if comp["cause"] == COMPENSATE_CANCELED:
         return WorkflowExecutionCanceled(reason=str(comp["reason"]))
-    original = Error.from_dict(comp["error"])  # type: ignore[arg-type]
+    original = Error.from_dict(comp["error"])
     details = dict(original.details) if isinstance(original.details, dict) else {}
     if original.details is not None and not isinstance(original.details, dict):
         details["details"] = original.details

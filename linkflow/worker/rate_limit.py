@@ -4,8 +4,10 @@ before it starts; its task stays uncommitted meanwhile, so a stop or a crash los
 A queue's rate is the sum of its workers' limits: give each worker its share.
 
 `WorkspaceRates` applies the workspaces' `activities_per_second` quotas (LINKFLOW_QUOTAS_FILE)
-the same way, a bucket per workspace; a worker applies the part of a workspace's rate that
-its share of the queue's partitions is, so the queue's workers together keep to it."""
+with a bucket per workspace, taken before the task has a slot (a workspace over its rate
+holds none of the slots other workspaces' tasks could use); a worker applies the part of a
+workspace's rate that its share of the queue's partitions is, so the queue's workers
+together keep to it."""
 
 from __future__ import annotations
 

@@ -288,6 +288,10 @@ class Worker:
                 await self._dead_letter(item, str(exc.reason), type(exc).__name__, str(exc))
                 finished = True
                 return
+            if self._workspace_rates is not None:
+                # Before a slot: a workspace over its rate must not hold the slots that
+                # other workspaces' tasks could use.
+                await self._workspace_rates.acquire(task.workspace)
             if not await self._acquire_slot(item):
                 self.stats.dropped += 1  # the partition's next owner (or a restart) runs it
                 return
@@ -366,8 +370,6 @@ class Worker:
         key = (task.execution_id, task.activity_id, task.attempt)
         if self._bucket is not None:
             await self._bucket.acquire()
-        if self._workspace_rates is not None:
-            await self._workspace_rates.acquire(task.workspace)
         if key in self._canceled:
             # Cancelled before it started: the engine recorded that; nothing to report.
             self.stats.canceled += 1

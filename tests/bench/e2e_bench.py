@@ -396,8 +396,13 @@ def wait_workers_settled(rt: Runtime, workers: int, queue: str = "default") -> N
     partition: a worker that joins late moves partitions mid-run and stalls their tasks."""
     admin = AdminClient({"bootstrap.servers": rt.topics.bootstrap})
     group = f"{rt.prefix}linkflow-worker-{queue}"
-    topic = rt.prefix + transport.task_topic(queue)
-    partitions = len(admin.list_topics(topic, timeout=30).topics[topic].partitions)
+    # Workers read the queue's topic and its high-priority one (when it exists).
+    known = admin.list_topics(timeout=30).topics
+    partitions = sum(
+        len(known[topic].partitions)
+        for topic in (rt.prefix + transport.task_topic(queue, high) for high in (False, True))
+        if topic in known
+    )
 
     def settled() -> bool:
         rt.check_alive()

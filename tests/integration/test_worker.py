@@ -98,9 +98,10 @@ def queue(new_queue: Callable[[int], Queue]) -> Queue:
     return new_queue(1)
 
 
-def task(n: int, node_type: str, config: Any, **timeouts: Any) -> bytes:
+def task(n: int, node_type: str, config: Any, workspace: str = "default", **timeouts: Any) -> bytes:
     return encode_task(
         ActivityTask(
+            workspace=workspace,
             execution_id="exec-1",
             activity_id=f"a{n}",
             attempt=1,
@@ -445,6 +446,30 @@ def test_the_rate_limit_spaces_the_starts_and_loses_nothing(queue: Queue, result
     assert len(starts) == 10 and stats.completed == 10
     # A burst of 5, then one every 0.2 s: the tenth starts a second after the first, at least.
     assert starts[-1] - starts[0] >= 950, starts
+
+
+def test_a_workspace_activity_quota_spaces_that_workspaces_starts_only(
+    queue: Queue, results: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quotas = tmp_path / "quotas.yaml"
+    quotas.write_text("workspaces:\n  slow: {activities_per_second: 5}\n")
+    monkeypatch.setenv("LINKFLOW_QUOTAS_FILE", str(quotas))
+    queue.produce(*(task(n, "echo", {}, workspace="slow") for n in range(10)))
+    queue.produce(*(task(n, "echo", {}, workspace="free") for n in range(10, 20)))
+    running = RunningWorker(queue.config)
+    try:
+        names = (f"a{n}" for n in range(20))
+        items = results.wait_for(finished(*names), "twenty outcomes")
+    finally:
+        stats = running.stop()
+    assert stats.completed == 20
+    starts = {r["activity_id"]: r["sent_at_ms"] for r in of(items, "ActivityStarted")}
+    slow = sorted(starts[f"a{n}"] for n in range(10))
+    free = sorted(starts[f"a{n}"] for n in range(10, 20))
+    # slow: a burst of 5, then one every 0.2 s (the queue has one partition: this worker's
+    # share is the whole rate). free has no quota: its tasks do not wait behind slow's.
+    assert slow[-1] - slow[0] >= 950, slow
+    assert free[-1] < slow[-1], (free, slow)
 
 
 def test_an_open_circuit_is_shared_through_its_topic(
