@@ -183,10 +183,10 @@ def test_the_cli_prints_the_plan_no_changes_and_refusals(
     assert main(["topics", "apply", "--dry-run", *common]) == 0
     out = capsys.readouterr().out
     assert f"+ create {prefix}linkflow.history partitions=12 replication_factor=1" in out
-    assert "9 change(s): dry run, nothing changed" in out
+    assert "11 change(s): dry run, nothing changed" in out
 
     assert main(["topics", "apply", *common]) == 0
-    assert f"9 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
+    assert f"11 change(s): applied to {kafka_bootstrap}" in capsys.readouterr().out
 
     assert main(["topics", "apply", *common]) == 0
     assert capsys.readouterr().out == "no changes\n"
