@@ -61,6 +61,9 @@ def check_payload(what: str, value: Any) -> None:
 # fetches (one per consumer per wait when nothing arrives).
 READ_COMMITTED_FETCH_WAIT_MS = 20
 HIGH_SUFFIX = ".high"
+# Seconds a handler runs before a worker reports ActivityStarted for its attempt (a quick
+# attempt reports only its outcome; `linkflow worker --report-started-after`).
+STARTED_REPORT_DELAY = 0.5
 
 
 def task_topic(queue: str, high: bool = False) -> str:

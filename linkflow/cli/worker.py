@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from linkflow import settings
-from linkflow.transport import DEFAULT_QUEUE
+from linkflow.transport import DEFAULT_QUEUE, STARTED_REPORT_DELAY
 
 _EPILOG = """\
 SIGTERM or Ctrl-C drains: no new tasks are fetched, running ones finish (up to
@@ -46,6 +46,15 @@ def register(subparsers: Any) -> None:
         metavar="PER_SECOND",
         help="start at most this many attempts per second (a burst of one second's worth); "
         "a queue's rate is the sum of its workers' limits (default: no limit)",
+    )
+    parser.add_argument(
+        "--report-started-after",
+        type=_non_negative_float,
+        default=STARTED_REPORT_DELAY,
+        metavar="SECONDS",
+        help="report an attempt's start once its handler has run this long, so a quick "
+        "attempt sends one result instead of two; at once for activities with a "
+        "schedule-to-start or heartbeat timeout; 0: always at once (default: %(default)s)",
     )
     parser.add_argument(
         "--drain-timeout",
@@ -160,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
         topic_prefix=args.topic_prefix,
         rate_limit=args.rate_limit,
+        started_report_delay=args.report_started_after,
         consumer_overrides=dict(args.consumer_config),
         producer_overrides=dict(args.producer_config),
     )

@@ -55,6 +55,7 @@ class ActivityTask:
     start_to_close_ms: int | None
     heartbeat_ms: int | None
     workspace: str
+    schedule_to_start_ms: int | None = None
     high_priority: bool = False  # goes to the queue's .high topic (not part of the message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +73,7 @@ class ActivityTask:
             "start_to_close_ms": self.start_to_close_ms,
             "heartbeat_ms": self.heartbeat_ms,
             "workspace": self.workspace,
+            "schedule_to_start_ms": self.schedule_to_start_ms,
         }
 
 
@@ -150,6 +152,7 @@ def _task(state: ExecutionState, a: ActivityTaskScheduled, scheduled_at_ms: int)
         start_to_close_ms=a.start_to_close_ms,
         heartbeat_ms=a.heartbeat_ms,
         workspace=state.workspace,
+        schedule_to_start_ms=a.schedule_to_start_ms,
     )
 
 
@@ -308,6 +311,7 @@ def outstanding_effects(
                     start_to_close_ms=timeouts.start_to_close_ms,
                     heartbeat_ms=timeouts.heartbeat_ms,
                     workspace=state.workspace,
+                    schedule_to_start_ms=timeouts.schedule_to_start_ms,
                     high_priority=node.high_priority,
                 )
             )

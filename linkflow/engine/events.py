@@ -213,6 +213,7 @@ class ActivityTaskCompleted(EventAttributes):
     activity_id: str
     attempt: int
     result: Any
+    identity: str = ""
     usage: Mapping[str, float] = field(default_factory=dict)
     duration_ms: int | None = None
 
@@ -223,6 +224,7 @@ class ActivityTaskFailed(EventAttributes):
     activity_id: str
     attempt: int
     error: Error
+    identity: str = ""
     usage: Mapping[str, float] = field(default_factory=dict)
     duration_ms: int | None = None
 

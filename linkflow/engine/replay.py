@@ -237,6 +237,7 @@ def _input_of(event: HistoryEvent, state: ExecutionState | None) -> EngineInput 
                 activity_id=a.activity_id,
                 attempt=a.attempt,
                 result=a.result,
+                identity=a.identity,
                 usage=dict(a.usage),
                 duration_ms=a.duration_ms,
             )
@@ -246,6 +247,7 @@ def _input_of(event: HistoryEvent, state: ExecutionState | None) -> EngineInput 
                 activity_id=a.activity_id,
                 attempt=a.attempt,
                 error=a.error,
+                identity=a.identity,
                 usage=dict(a.usage),
                 duration_ms=a.duration_ms,
             )

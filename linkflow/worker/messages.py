@@ -33,6 +33,13 @@ class ActivityTask:
     start_to_close_ms: int | None = None
     heartbeat_ms: int | None = None
     workspace: str = DEFAULT_WORKSPACE
+    schedule_to_start_ms: int | None = None
+
+    @property
+    def reports_start_at_once(self) -> bool:
+        """Whether the engine needs ActivityStarted as soon as the attempt starts: it ends a
+        schedule-to-start limit and begins a heartbeat one."""
+        return self.schedule_to_start_ms is not None or self.heartbeat_ms is not None
 
     @classmethod
     def from_message(cls, m: Message) -> ActivityTask:
@@ -51,6 +58,7 @@ class ActivityTask:
             start_to_close_ms=m.get("start_to_close_ms"),
             heartbeat_ms=m.get("heartbeat_ms"),
             workspace=m.get("workspace") or DEFAULT_WORKSPACE,
+            schedule_to_start_ms=m.get("schedule_to_start_ms"),
         )
 
     def to_message(self) -> Message:
@@ -70,6 +78,7 @@ class ActivityTask:
             "start_to_close_ms": self.start_to_close_ms,
             "heartbeat_ms": self.heartbeat_ms,
             "workspace": self.workspace,
+            "schedule_to_start_ms": self.schedule_to_start_ms,
         }
 
     @property

@@ -43,7 +43,7 @@ from linkflow.codec import DecodeError, EncodeError, decode_task
 from linkflow.quotas import quotas_from_environment
 from linkflow.secrets import laravel
 from linkflow.secrets.laravel import ENV_APP_KEY
-from linkflow.transport import MAX_PAYLOAD_BYTES, payload_bytes
+from linkflow.transport import MAX_PAYLOAD_BYTES, STARTED_REPORT_DELAY, payload_bytes
 from linkflow.worker import messages
 from linkflow.worker.consumer import Fetched, TaskConsumer
 from linkflow.worker.context import ActivityContext, Resources
@@ -94,6 +94,10 @@ class WorkerConfig:
     commit_interval: float = 0.2
     # Attempts this process starts per second at most (None: no limit); see rate_limit.py.
     rate_limit: float | None = None
+    # An attempt reports ActivityStarted once its handler has run this long (seconds), so a
+    # quick attempt sends one result instead of two; at once when the engine needs the start
+    # (a schedule-to-start or heartbeat limit). 0: always at once.
+    started_report_delay: float = STARTED_REPORT_DELAY
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
     producer_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -391,9 +395,13 @@ class Worker:
             kafka_bootstrap=cfg.bootstrap_servers,
             resources=self._resources,
         )
-        await self._producer.produce_nowait(
-            cfg.results_topic, messages.started(task, cfg.identity, _now_ms()), task.key
-        )
+        report = None
+        if task.reports_start_at_once or cfg.started_report_delay <= 0:
+            await self._producer.produce_nowait(
+                cfg.results_topic, messages.started(task, cfg.identity, _now_ms()), task.key
+            )
+        else:
+            report = self._report_started_later(task)
         self.stats.started += 1
         IN_FLIGHT.inc()
         began = time.monotonic()
@@ -433,6 +441,8 @@ class Worker:
             self._running.pop(key, None)
             if beat is not None:
                 beat.cancel()
+            if report is not None:
+                report.cancel()  # quick: the outcome says who ran it
             IN_FLIGHT.dec()
         measured = messages.Measured(dict(ctx.usage), round((time.monotonic() - began) * 1000))
         value, outcome = self._encode(task, outcome, measured)
@@ -459,6 +469,22 @@ class Worker:
         else:
             self.stats.failed += 1
             self.stats.timed_out += outcome.timed_out
+
+    def _report_started_later(self, task: messages.ActivityTask) -> asyncio.TimerHandle:
+        """ActivityStarted once the handler has run `started_report_delay` seconds (the
+        handle: cancelled when the attempt ends first, its outcome naming the worker). A
+        start that arrives after the outcome is ignored by the engine as stale."""
+        cfg = self.config
+
+        def send() -> None:
+            value = messages.started(task, cfg.identity, _now_ms())
+            sending = asyncio.get_running_loop().create_task(
+                self._producer.produce_nowait(cfg.results_topic, value, task.key)
+            )
+            self._tasks.add(sending)
+            sending.add_done_callback(self._tasks.discard)
+
+        return asyncio.get_running_loop().call_later(cfg.started_report_delay, send)
 
     def _encode(
         self,

@@ -80,6 +80,8 @@ def new_queue(kafka_bootstrap: str) -> Callable[[int], Queue]:
             bootstrap_servers=kafka_bootstrap,
             topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
             commit_interval=0.05,
+            # These tests follow attempts by their ActivityStarted records.
+            started_report_delay=0,
         )
         topics = {config.task_topic: partitions, config.results_topic: 1, config.dlq_topic: 1}
         # The circuit breakers' shared states (linkflow/worker/circuits.py).
@@ -222,6 +224,8 @@ def worker_process(queue: Queue, tmp_path: Path, name: str, *extra: str) -> subp
             cfg.topic_prefix,
             "--identity",
             name,
+            "--report-started-after",
+            "0",
             *extra,
         ],
         cwd=REPO,

@@ -221,7 +221,7 @@ def test_effects_of_a_decision() -> None:
         "execution_id": "p", "activity_id": "a", "attempt": 1, "node_id": "a", "node_type": "http",
         "scope": "", "input": {"url": "u"}, "workflow_id": "fx", "workflow_version": 1,
         "scheduled_at_ms": 1000, "start_to_close_ms": 5000, "heartbeat_ms": 1000,
-        "workspace": "default",
+        "workspace": "default", "schedule_to_start_ms": None,
     }  # fmt: skip
     assert task.task_queue == "q1"
     child = next(e for e in decision.effects if isinstance(e, StartChildWorkflow)).command

@@ -294,7 +294,7 @@ def test_codec_decodes_one_branch_release_after_the_union_grows() -> None:
 
     decoded = Codec(TASKS, v2, released=[v1]).decode(Codec(TASKS, v1).encode(task))
 
-    assert decoded == {**task, "workspace": "default"}
+    assert decoded == {**task, "workspace": "default", "schedule_to_start_ms": None}
 
 
 # --- cutting a release -----------------------------------------------------------------

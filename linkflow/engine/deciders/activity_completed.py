@@ -21,6 +21,7 @@ def decide(ctx: DecisionContext, inp: ActivityCompleted) -> str | None:
             activity_id=inp.activity_id,
             attempt=inp.attempt,
             result=inp.result,
+            identity=inp.identity,
             usage=dict(inp.usage),
             duration_ms=inp.duration_ms,
         )

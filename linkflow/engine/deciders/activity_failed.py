@@ -21,6 +21,7 @@ def decide(ctx: DecisionContext, inp: ActivityFailed) -> str | None:
             activity_id=inp.activity_id,
             attempt=inp.attempt,
             error=error,
+            identity=inp.identity,
             usage=dict(inp.usage),
             duration_ms=inp.duration_ms,
         )
