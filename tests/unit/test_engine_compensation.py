@@ -175,6 +175,28 @@ def test_a_cancel_while_compensating_is_recorded_and_a_terminate_stops_at_once()
     env.assert_replays(run.execution_id)
 
 
+def test_a_node_that_failed_and_went_on_is_not_undone() -> None:
+    doc = workflow(
+        "onward",
+        [
+            trigger(),
+            with_options(node("a", "http", url="a"), compensation="undo_a"),
+            with_options(node("b", "http", url="b"), compensation="undo_b", on_error="continue"),
+            node("c", "http", url="c"),
+            node("undo_a", "http", url="undo-a"),
+            node("undo_b", "http", url="undo-b"),
+        ],
+        ["start -> a", "a -> b", "b -> c"],
+    )
+    service = Service({"b": -1, "c": -1})
+    env = WorkflowTestEnv([doc], handlers={"http": service})
+    run = env.start("onward")
+    with pytest.raises(WorkflowFailedError):
+        run.result()
+    assert [c for c in service.calls if c.startswith("undo")] == ["undo-a"]
+    env.assert_replays(run.execution_id)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     size=st.integers(min_value=1, max_value=6),

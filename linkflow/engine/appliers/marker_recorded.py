@@ -8,6 +8,7 @@ from typing import Any
 from linkflow.engine.appliers._graph import refresh_attention, start_iteration
 from linkflow.engine.appliers.registry import applies
 from linkflow.engine.events import (
+    ERROR_CONTINUED,
     EXECUTION_RESET,
     ITERATION_STARTED,
     LOOP_STARTED,
@@ -40,6 +41,11 @@ def apply(state: ExecutionState, event: HistoryEvent, a: MarkerRecorded) -> None
     elif a.marker_name == EXECUTION_RESET:
         # A repeated delivery of the reset command is then a duplicate, as for signals.
         state.request_ids.add(str(details["request_id"]))
+    elif a.marker_name == ERROR_CONTINUED:
+        # The node failed and went on: it did nothing a compensation should undo.
+        done = [details.get("node_id"), details.get("scope")]
+        if done in state.compensable:
+            state.compensable.remove(done)
     # Other markers (user or future ones) change nothing.
 
 
