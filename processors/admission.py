@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 
 from linkflow.engine import Error
 from linkflow.quotas import Quotas
+from linkflow.worker.rate_limit import TokenBucket
 from processors.history_records import StoredExecution
 from processors.state_store import PartitionStores
 
@@ -36,8 +37,7 @@ class WorkspaceAdmission:
         self._clock = clock
         self._committed: dict[int, Counter[str]] = {}
         self._pending: dict[int, Counter[str]] = {}
-        # workspace -> (tokens, last refill)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     @property
     def enabled(self) -> bool:
@@ -110,18 +110,14 @@ class WorkspaceAdmission:
         return None
 
     def _take(self, workspace: str, rate: float) -> bool:
-        """A token bucket per workspace, holding up to one second's worth (at least one)."""
+        """A token of the workspace's bucket (a burst of one second's worth, at least one);
+        a new share of the partitions starts a new bucket."""
         if rate <= 0:
             return False
-        now = self._clock()
-        capacity = max(1.0, rate)
-        tokens, last = self._buckets.get(workspace, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * rate)
-        if tokens < 1:
-            self._buckets[workspace] = (tokens, now)
-            return False
-        self._buckets[workspace] = (tokens - 1, now)
-        return True
+        bucket = self._buckets.get(workspace)
+        if bucket is None or bucket.rate != rate:
+            bucket = self._buckets[workspace] = TokenBucket(rate, clock=self._clock)
+        return bucket.try_take()
 
 
 def _exceeded(workspace: str, limit: str, value: float, why: str) -> Error:

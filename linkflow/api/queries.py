@@ -37,8 +37,8 @@ NODE_COLUMNS = (
 )
 
 
-def _in_workspace(workspace: str | None) -> tuple[str, tuple[Any, ...]]:
-    return ("", ()) if workspace is None else (" AND workspace = %s", (workspace,))
+def _in_workspace(workspace: str | None, column: str = "workspace") -> tuple[str, tuple[Any, ...]]:
+    return ("", ()) if workspace is None else (f" AND {column} = %s", (workspace,))
 
 
 def list_executions_sql(flt: ExecutionFilter, workspace: str | None) -> tuple[str, list[Any]]:
@@ -201,6 +201,7 @@ async def workflow_owner(conn: Conn, workflow_id: str) -> str | None:
 async def workflow_costs(conn: Conn, workflow_id: str, workspace: str | None) -> Row:
     """What the executions of a workflow used, summed (connect/migrations/012_costs.sql)."""
     only, params = _in_workspace(workspace)
+    only_e, _ = _in_workspace(workspace, "e.workspace")
     cur = await conn.execute(
         f"""
         SELECT count(*) AS executions,
@@ -209,7 +210,7 @@ async def workflow_costs(conn: Conn, workflow_id: str, workspace: str | None) ->
                (SELECT coalesce(jsonb_object_agg(key, total), '{{}}'::jsonb)
                   FROM (SELECT u.key, sum(u.value::numeric) AS total
                           FROM executions e, jsonb_each_text(e.usage) u
-                         WHERE e.workflow_id = %s{only.replace("workspace", "e.workspace")}
+                         WHERE e.workflow_id = %s{only_e}
                          GROUP BY u.key) summed) AS usage
           FROM executions
          WHERE workflow_id = %s{only}

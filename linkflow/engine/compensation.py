@@ -116,16 +116,4 @@ def _terminal(comp: dict[str, Any]) -> EventAttributes:
     if comp["cause"] == COMPENSATE_CANCELED:
         return WorkflowExecutionCanceled(reason=str(comp["reason"]))
     original = Error.from_dict(comp["error"])
-    details = dict(original.details) if isinstance(original.details, dict) else {}
-    if original.details is not None and not isinstance(original.details, dict):
-        details["details"] = original.details
-    details["compensation"] = summary
-    return WorkflowExecutionFailed(
-        error=Error(
-            type=original.type,
-            message=original.message,
-            retryable=original.retryable,
-            node_id=original.node_id,
-            details=details,
-        )
-    )
+    return WorkflowExecutionFailed(error=original.with_details(compensation=summary))

@@ -50,6 +50,21 @@ class Error:
             "details": self.details,
         }
 
+    def with_details(self, **extra: Any) -> Error:
+        """This error with `extra` added to its details (details that are not an object
+        are kept under "details")."""
+        details = dict(self.details) if isinstance(self.details, dict) else {}
+        if self.details is not None and not isinstance(self.details, dict):
+            details["details"] = self.details
+        details.update(extra)
+        return Error(
+            type=self.type,
+            message=self.message,
+            retryable=self.retryable,
+            node_id=self.node_id,
+            details=details,
+        )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Error:
         return cls(

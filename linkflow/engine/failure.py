@@ -89,11 +89,7 @@ def attempt_failed(ctx: DecisionContext, run: ActivityRun, error: Error) -> None
             )
         return
     if run.attempt > 1:
-        details = dict(error.details) if isinstance(error.details, dict) else {}
-        if error.details is not None and not isinstance(error.details, dict):
-            details["details"] = error.details
-        details["attempts"] = run.attempt
-        error = replace(error, details=details)
+        error = error.with_details(attempts=run.attempt)
     if compensation.compensating(state, run):
         compensation.finished(ctx, run, error)
         return

@@ -41,6 +41,14 @@ class TokenBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
+    def try_take(self) -> bool:
+        """Take one token if there is one, without waiting."""
+        self._refill()
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
     async def acquire(self) -> float:
         """Take one token, waiting for it if none is left; the seconds waited."""
         waited = 0.0

@@ -41,8 +41,13 @@ class PrioritySlots:
         else:
             following.set_result(None)  # the slot goes straight to it
 
+    @property
+    def waiting(self) -> int:
+        """Tasks waiting for a slot now."""
+        return sum(1 for q in self._waiting.values() for f in q if not f.done())
+
     def _queued(self) -> bool:
-        return any(f for q in self._waiting.values() for f in q if not f.done())
+        return self.waiting > 0
 
     def _next(self) -> asyncio.Future[None] | None:
         for queue in self._waiting.values():

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from linkflow.worker.slots import PrioritySlots
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run until `condition` holds (within a second)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(poll(), 1)
 
 
 async def _order(slots: PrioritySlots, waiting: list[bool]) -> list[str]:
@@ -15,10 +26,10 @@ async def _order(slots: PrioritySlots, waiting: list[bool]) -> list[str]:
         started.append(name)
 
     tasks = [asyncio.create_task(task(f"{'h' if h else 'n'}{i}", h)) for i, h in enumerate(waiting)]
-    await asyncio.sleep(0)  # every task is waiting now
-    for _ in waiting:
+    await until(lambda: slots.waiting == len(waiting))
+    for n in range(1, len(waiting) + 1):
         slots.release()
-        await asyncio.sleep(0)
+        await until(lambda n=n: len(started) == n)
     await asyncio.gather(*tasks)
     return started
 
@@ -36,10 +47,10 @@ async def test_a_free_slot_is_taken_at_once_and_a_cancelled_waiter_holds_none() 
     await slots.acquire()
     await slots.acquire(True)
     waiter = asyncio.create_task(slots.acquire(True))
-    await asyncio.sleep(0)
+    await until(lambda: slots.waiting == 1)
     waiter.cancel()
-    await asyncio.sleep(0)
-    assert waiter.cancelled()
+    await until(waiter.done)
+    assert waiter.cancelled() and slots.waiting == 0
     slots.release()  # nobody waits: the slot is free again
     await asyncio.wait_for(slots.acquire(), 1)
 
