@@ -64,6 +64,19 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "prints a new one",
     ),
     EnvVar(
+        "LINKFLOW_MAX_PAYLOAD_BYTES",
+        "524288 (512 KiB)",
+        "the largest user payload (input, signal payload, activity result) as JSON, 1024 to "
+        "524288: the API, SDK, CLI and workers refuse larger ones (docs/limits.md); set the "
+        "same value for every process",
+    ),
+    EnvVar(
+        "LINKFLOW_MAX_HISTORY_EVENTS",
+        "50000",
+        "events one execution's history may reach, 100 to 1,000,000: past it the execution "
+        "fails with HistoryLimitExceeded (history processors; `linkflow replay` reads it too)",
+    ),
+    EnvVar(
         "LINKFLOW_QUOTAS_FILE",
         "unset (no quotas)",
         "YAML/JSON file of workspace quotas (max_running, starts_per_second, "

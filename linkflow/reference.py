@@ -110,7 +110,47 @@ def nodes_markdown(registry: NodeTypeRegistry) -> str:
             out.append("\n".join(rows) + "\n")
         else:
             out.append("No config keys.\n")
+    out.append(_PLUGINS)
     return "".join(out)
+
+
+_PLUGINS = """
+## Your own node types
+
+A node type of your own is declared the way the ones above are: once, beside its handler,
+with the `@activity` decorator. The declaration (config schema, description, output, task
+queue, handles) is what registration validates definitions against, what the worker runs,
+and what this reference prints for the core types.
+
+```python
+from linkflow.worker import ActivityContext, activity
+
+
+@activity(
+    "greet",
+    config_schema={
+        "type": "object",
+        "properties": {"name": {"type": "string", "description": "who to greet"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+    description="Greets someone.",
+    output="`{greeting}`",
+)
+async def greet(ctx: ActivityContext, config: dict) -> dict:
+    return {"greeting": f"hello {config['name']}"}
+```
+
+Publish it through the `linkflow.nodes` entry point group of your package, and install the
+package where workers run and where the API registers workflows (both read the group; a
+worker started with `--no-entry-points` does not):
+
+```toml
+[project.entry-points."linkflow.nodes"]
+mynodes = "my_package.nodes"      # a module: every @activity handler in it
+greet = "my_package.nodes:greet"  # or one handler
+```
+"""
 
 
 def core_registry() -> NodeTypeRegistry:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from linkflow.limits import PAYLOAD_BYTES
+
 COMMANDS = "linkflow.commands"
 RESULTS = "linkflow.results"
 HISTORY = "linkflow.history"
@@ -31,7 +33,8 @@ MAX_RECORD_BYTES = 950_000
 # The largest user payload (an execution's input, a signal's payload, an activity's result)
 # as compact JSON. Smaller than a record: an execution's state keeps its node outputs, and
 # the whole state is one record. Large data belongs in object storage, passed by reference.
-MAX_PAYLOAD_BYTES = 512 * 1024
+# 512 KiB unless LINKFLOW_MAX_PAYLOAD_BYTES sets it lower (linkflow/limits.py).
+MAX_PAYLOAD_BYTES = PAYLOAD_BYTES.value()
 
 
 class PayloadTooLarge(ValueError):

@@ -42,6 +42,7 @@ from linkflow.engine import (
     ResetWorkflow,
     StartWorkflow,
 )
+from linkflow.limits import HISTORY_EVENTS
 from linkflow.quotas import Quotas, quotas_from_environment
 from linkflow.transport import MAX_RECORD_BYTES
 from processors.admission import RUNNING_KEY, WorkspaceAdmission
@@ -125,7 +126,9 @@ class HistoryProcessor:
         self.feed = feed
         self.admission = WorkspaceAdmission(quotas or Quotas(), partitions)
         self.engine = Engine(
-            feed.catalog, admission=self.admission if self.admission.enabled else None
+            feed.catalog,
+            admission=self.admission if self.admission.enabled else None,
+            max_history_events=HISTORY_EVENTS.value(),
         )
         self.sources = {
             config.topic(transport.COMMANDS): COMMANDS,

@@ -12,7 +12,8 @@ from typing import Any
 from linkflow.api.credentials import NAME as CREDENTIAL_NAME
 from linkflow.api.executions import HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT
 from linkflow.api.filters import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
-from linkflow.model.limits import MAX_HISTORY_EVENTS, MAX_ID_LENGTH, MAX_VERSION
+from linkflow.limits import HISTORY_EVENTS
+from linkflow.model.limits import MAX_ID_LENGTH, MAX_VERSION
 from linkflow.secrets.records import TYPES as CREDENTIAL_TYPES
 
 JSON = "application/json"
@@ -41,6 +42,8 @@ _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
 _TIME = {"type": "string", "format": "date-time"}
 _ANY: Schema = {}
+# Cursors are unpadded base64url (linkflow/api/pagination.py).
+_CURSOR = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}
 _STR_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _TIME_PARAM = {
     "anyOf": [
@@ -136,7 +139,7 @@ SCHEMAS: dict[str, Schema] = {
     "WorkflowList": _obj(
         {
             "workflows": {"type": "array", "items": _ref("WorkflowSummary")},
-            "next_cursor": _nullable(_STR),
+            "next_cursor": _nullable(_CURSOR),
         }
     ),
     "WorkflowVersion": _obj(
@@ -202,7 +205,7 @@ SCHEMAS: dict[str, Schema] = {
     "ExecutionList": _obj(
         {
             "executions": {"type": "array", "items": _ref("ExecutionSummary")},
-            "next_cursor": _nullable(_STR),
+            "next_cursor": _nullable(_CURSOR),
         }
     ),
     "Execution": {
@@ -305,6 +308,13 @@ SCHEMAS: dict[str, Schema] = {
             "attributes": {"type": "object", "description": "see docs/events.md"},
         }
     ),
+    "SseEnd": _obj(
+        {
+            "execution_id": _STR,
+            "status": _STR,
+            "last_event_id": _INT,
+        }
+    ),
     "HistoryPage": _obj(
         {
             "execution_id": _STR,
@@ -337,7 +347,7 @@ SCHEMAS: dict[str, Schema] = {
             "event_id": {
                 **_INT,
                 "minimum": 1,
-                "maximum": MAX_HISTORY_EVENTS,
+                "maximum": HISTORY_EVENTS.maximum,
                 "description": "the event to go on from (the cut moves to the end of its decision)",
             },
             "reason": _OPTIONAL_STR,
@@ -591,7 +601,7 @@ PATHS: dict[str, Schema] = {
             "tags": ["workflows"],
             "parameters": [
                 _limit(100, 500),
-                _query("cursor", _STR, "next_cursor of the previous page"),
+                _query("cursor", _CURSOR, "next_cursor of the previous page"),
             ],
             "responses": {
                 "200": _json(_ref("WorkflowList"), "one page"),
@@ -682,7 +692,7 @@ PATHS: dict[str, Schema] = {
                 _query("started_before", _TIME_PARAM, "exclusive"),
                 _query("order", {"type": "string", "enum": ["desc", "asc"]}, "by started_at"),
                 _limit(DEFAULT_LIMIT, MAX_LIMIT),
-                _query("cursor", _STR, "next_cursor of the previous page (same order)"),
+                _query("cursor", _CURSOR, "next_cursor of the previous page (same order)"),
             ],
             "responses": {
                 "200": _json(_ref("ExecutionList"), "one page"),
@@ -744,7 +754,21 @@ PATHS: dict[str, Schema] = {
             "responses": {
                 "200": {
                     "description": "text/event-stream of HistoryEvent messages",
-                    "content": {"text/event-stream": {"schema": _STR}},
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {
+                                "type": "string",
+                                "description": "a `retry:` line; then per event `id: "
+                                "<event_id>` and `data: <HistoryEvent as JSON>`; once the "
+                                "execution is closed and its last event sent, `event: end` "
+                                "and `data: <SseEnd as JSON>`; `: keepalive` comments "
+                                "while idle",
+                            },
+                            "x-item-schema": {
+                                "oneOf": [_ref("HistoryEvent"), _ref("SseEnd")],
+                            },
+                        }
+                    },
                 },
                 "400": _BAD,
                 "404": _error("unknown execution"),

@@ -26,9 +26,9 @@ from linkflow.api.filters import TERMINAL_STATUSES
 from linkflow.api.params import path_id, reject_unknown
 from linkflow.engine.events import HistoryEvent
 from linkflow.engine.reset import ResetPlan, plan_reset
+from linkflow.limits import HISTORY_EVENTS
 from linkflow.model import Catalog
 from linkflow.model.definition import child_workflow_ids
-from linkflow.model.limits import MAX_HISTORY_EVENTS
 from linkflow.worker.registry import installed_node_types
 
 _PAGE = 1000
@@ -40,7 +40,7 @@ async def reset_execution(request: web.Request) -> web.Response:
     reject_unknown(request.query, ())
     execution_id = path_id(request, "execution_id", "execution")
     body = await read_object(request, ("event_id", "reason", "identity"))
-    event_id = int_field(body, "event_id", maximum=MAX_HISTORY_EVENTS)
+    event_id = int_field(body, "event_id", maximum=HISTORY_EVENTS.maximum)
     if event_id is None:
         raise bad_field("event_id", "is required: the event to go on from")
     reason = str_field(body, "reason", default="") or ""

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from linkflow import transport
-from linkflow.api.remote import ENV_API_URL, RemoteApi, RemoteError, default_api_url
+from linkflow.api.remote import ENV_API_PORT, ENV_API_URL, RemoteApi, RemoteError
 
 TERMINAL = {"completed", "failed", "timed_out", "canceled", "terminated", "continued_as_new"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUNNING = 0, 1, 2, 3
@@ -35,7 +35,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         "--api",
         default=None,
         metavar="URL",
-        help=f"query service URL (${ENV_API_URL}, default {default_api_url()})",
+        help=(
+            f"query service URL (default ${ENV_API_URL}, else http://127.0.0.1:${ENV_API_PORT}, "
+            "else http://127.0.0.1:8080)"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
@@ -287,12 +290,13 @@ def _ran(node: dict[str, Any]) -> str:
 def _node_detail(node: dict[str, Any]) -> str:
     if node.get("error"):
         if node.get("routed"):
-            how = " (routed)"
+            how = "(routed) "
         elif node["status"] == "failed" and node.get("handle") == "success":
-            how = " (continued)"  # on_error: continue
+            how = "(continued) "  # on_error: continue
         else:
             how = ""
-        return _short(f"{node['error'].get('message', '')}{how}", 50)
+        # The marker first: a long message is cut at the end.
+        return how + _short(node["error"].get("message", ""), 50 - len(how))
     if node.get("child_execution_id"):
         return f"child {node['child_execution_id']}"
     if node.get("handle") and node["handle"] != "success":

@@ -30,6 +30,7 @@ from linkflow.cli.executions import (
 )
 from linkflow.engine.events import HistoryEvent, WorkflowExecutionStarted
 from linkflow.engine.replay import ReplayResult, replay
+from linkflow.limits import HISTORY_EVENTS
 from linkflow.model import Catalog, DefinitionError
 from linkflow.model.definition import child_workflow_ids
 from linkflow.worker.registry import installed_node_types
@@ -109,7 +110,9 @@ def _replay(args: argparse.Namespace, api: RemoteApi) -> int:
         except DefinitionError as exc:
             results.append((None, f"{execution_id}: a definition does not load here: {exc}"))
             continue
-        result = replay(history, catalog, workflow_version=shadow)
+        result = replay(
+            history, catalog, workflow_version=shadow, max_history_events=HISTORY_EVENTS.value()
+        )
         results.append((result, ""))
         if not args.json:
             _print(result)

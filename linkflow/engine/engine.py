@@ -45,10 +45,12 @@ class Engine:
         *,
         env: Mapping[str, str] | None = None,
         admission: Admission | None = None,
+        max_history_events: int = MAX_HISTORY_EVENTS,
     ) -> None:
         self.plans = plans
         self.env: Mapping[str, str] = MappingProxyType(dict(env)) if env else _NO_ENV
         self.admission = admission
+        self.max_history_events = max_history_events
 
     def decide(self, state: ExecutionState | None, inp: EngineInput, now_ms: int) -> Decision:
         if state is None or state.last_event_id == 0:  # never started: no event yet
@@ -73,8 +75,8 @@ class Engine:
         ignored = DECIDERS[type(inp)](ctx, inp)
         if isinstance(ignored, Refusal):
             return Decision(state, ignored=ignored.reason, refusal=ignored)
-        if state.is_open and state.last_event_id >= MAX_HISTORY_EVENTS:
-            _history_limit_reached(ctx)
+        if state.is_open and state.last_event_id >= self.max_history_events:
+            _history_limit_reached(ctx, self.max_history_events)
         if not ctx.events:
             return Decision(state, ignored=ignored or "no change")
         effects = effects_of(state, ctx.events[ctx.fresh_from :])
@@ -99,14 +101,14 @@ class Engine:
         return fold(events, self.plans)
 
 
-def _history_limit_reached(ctx: DecisionContext) -> None:
+def _history_limit_reached(ctx: DecisionContext, limit: int) -> None:
     """An execution that keeps going (a loop without end, a signal storm) would grow its
     history and the work of every reader for ever: it fails, with a reason that says so."""
     error = Error(
         type="HistoryLimitExceeded",
         message=f"the execution's history reached {ctx.state.last_event_id} events; the "
-        f"limit is {MAX_HISTORY_EVENTS} (split the work into child workflows)",
+        f"limit is {limit} (split the work into child workflows)",
         retryable=False,
-        details={"events": ctx.state.last_event_id, "limit": MAX_HISTORY_EVENTS},
+        details={"events": ctx.state.last_event_id, "limit": limit},
     )
     close_execution(ctx, WorkflowExecutionFailed(error=error), "history limit reached")

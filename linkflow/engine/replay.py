@@ -52,6 +52,7 @@ from linkflow.engine.inputs import (
 from linkflow.engine.reset import resume
 from linkflow.engine.state import ExecutionState
 from linkflow.model.catalog import PlanSource
+from linkflow.model.limits import MAX_HISTORY_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +86,20 @@ class ReplayResult:
 
 
 def replay(
-    history: Sequence[HistoryEvent], plans: PlanSource, *, workflow_version: int | None = None
+    history: Sequence[HistoryEvent],
+    plans: PlanSource,
+    *,
+    workflow_version: int | None = None,
+    max_history_events: int = MAX_HISTORY_EVENTS,
 ) -> ReplayResult:
     """Replay `history` (one execution, event ids 1..n) against `plans`. With
     `workflow_version`, the execution is replayed as if it had been started on that version
     of its workflow (a shadow replay before a new version is rolled out)."""
     execution_id = history[0].execution_id if history else ""
-    for step in replay_steps(history, plans, workflow_version=workflow_version):
+    steps = replay_steps(
+        history, plans, workflow_version=workflow_version, max_history_events=max_history_events
+    )
+    for step in steps:
         if step.divergence is not None:
             return ReplayResult(execution_id, step.position, step.divergence)
     return ReplayResult(execution_id, len(history), None)
@@ -108,12 +116,16 @@ class ReplayStep:
 
 
 def replay_steps(
-    history: Sequence[HistoryEvent], plans: PlanSource, *, workflow_version: int | None = None
+    history: Sequence[HistoryEvent],
+    plans: PlanSource,
+    *,
+    workflow_version: int | None = None,
+    max_history_events: int = MAX_HISTORY_EVENTS,
 ) -> Iterator[ReplayStep]:
     """Replay decision by decision, yielding after each one (the state is the live one, so a
     caller that keeps it must stop iterating); the last step of a divergent history carries
     the divergence."""
-    engine = Engine(plans)
+    engine = Engine(plans, max_history_events=max_history_events)
     state: ExecutionState | None = None
     owners = _owners(history)
     position = 0

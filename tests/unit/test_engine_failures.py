@@ -298,12 +298,9 @@ def test_execution_timeout_timer_cancelled_on_completion() -> None:
     assert env.next_due_ms() is None
 
 
-def test_an_execution_whose_history_reaches_the_limit_fails_with_the_reason(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import linkflow.engine.engine as engine_module
-
-    monkeypatch.setattr(engine_module, "MAX_HISTORY_EVENTS", 40)
+def test_an_execution_whose_history_reaches_the_limit_fails_with_the_reason() -> None:
+    """The limit is the engine's `max_history_events` (LINKFLOW_MAX_HISTORY_EVENTS for the
+    history processor; 50,000 by default)."""
     doc = workflow(
         "chatty",
         [
@@ -314,6 +311,7 @@ def test_an_execution_whose_history_reaches_the_limit_fails_with_the_reason(
         ["start -> loop", "loop -loop_body-> hear", "hear -> loop"],
     )
     env = WorkflowTestEnv([doc])
+    env.engine.max_history_events = 40
     run = env.start("chatty")
     for _ in range(30):
         if run.is_closed:

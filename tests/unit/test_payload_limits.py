@@ -64,3 +64,41 @@ def test_the_cli_refuses_an_oversized_input_before_sending(
         main(["start", "wf", "--input", big, "--api", "http://127.0.0.1:1"])
     assert exit_info.value.code == 2
     assert "524288" in capsys.readouterr().err
+
+
+def test_limit_settings_default_override_and_refuse_out_of_range() -> None:
+    from linkflow.limits import HISTORY_EVENTS, PAYLOAD_BYTES, LimitSettingError
+
+    assert PAYLOAD_BYTES.value({}) == 512 * 1024 == transport.MAX_PAYLOAD_BYTES
+    assert HISTORY_EVENTS.value({}) == 50_000
+    assert PAYLOAD_BYTES.value({"LINKFLOW_MAX_PAYLOAD_BYTES": "65_536"}) == 65536
+    assert HISTORY_EVENTS.value({"LINKFLOW_MAX_HISTORY_EVENTS": " 200000 "}) == 200_000
+    with pytest.raises(LimitSettingError, match="LINKFLOW_MAX_PAYLOAD_BYTES=600000 is out"):
+        PAYLOAD_BYTES.value({"LINKFLOW_MAX_PAYLOAD_BYTES": "600000"})
+    with pytest.raises(LimitSettingError, match="not a whole number of events"):
+        HISTORY_EVENTS.value({"LINKFLOW_MAX_HISTORY_EVENTS": "lots"})
+    with pytest.raises(LimitSettingError, match="100 to 1000000"):
+        HISTORY_EVENTS.value({"LINKFLOW_MAX_HISTORY_EVENTS": "99"})
+
+
+def test_a_lower_payload_limit_set_in_the_environment_is_what_a_process_enforces() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from linkflow import transport\n"
+        "transport.check_payload('input', 'x' * 2000)\n"
+        "try:\n"
+        "    transport.check_payload('input', 'x' * 5000)\n"
+        "except transport.PayloadTooLarge as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "LINKFLOW_MAX_PAYLOAD_BYTES": "4096"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "the largest payload LinkFlow accepts is 4096 bytes" in out
