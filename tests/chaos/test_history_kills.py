@@ -20,14 +20,12 @@ import time
 import pytest
 from checker import loader, verified
 from test_runtime_crash import fan_out, wait_killed
-from test_runtime_support import OUTCOME_TIMEOUT, Runtime, unique_id
+from test_runtime_support import OUTCOME_TIMEOUT, SESSION_TIMEOUT, Runtime, unique_id
 from test_timers_support import wait_until
 
 EXECUTIONS = int(os.environ.get("LINKFLOW_CHAOS_EXECUTIONS", "100"))  # after the kills
 KILLS = int(os.environ.get("LINKFLOW_CHAOS_KILLS", "3"))
 LOAD_STEP, LOAD_PAUSE = 4, 0.1  # ~40 starts/s while a victim lives
-# The broker's smallest allowed session timeout: a killed member leaves the group soonest.
-SESSION_TIMEOUT = "6"
 
 
 @pytest.mark.parametrize(

@@ -7,18 +7,22 @@ import signal
 import time
 from pathlib import Path
 
-from test_runtime_support import linear, runtime, unique_id
+from test_runtime_support import free_port, http_get, linear, runtime, unique_id
+from test_timers_support import wait_until
 
 STOP_WITHIN = 10.0  # seconds; each process is asked while an activity is running
 
 
 def test_sigterm_stops_every_runtime_process_within_seconds(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
     with runtime(kafka_bootstrap, tmp_path, "sigterm", start=False) as rt:
         rt.start_engine()
         rt.start_timers()
         rt.start_worker("worker", "default", "--drain-timeout", "1")
+        rt.start_sink(database_url)
+        port = free_port()
+        rt.start_api(database_url, port)
         rt.ready()
         wf = unique_id("slow")
         rt.register(linear(wf, ["sleep"], s1={"seconds": 5}))
@@ -38,8 +42,11 @@ def test_sigterm_stops_every_runtime_process_within_seconds(
         )
         waiting = rt.client.start(f"{wf}-wait", {})
         rt.wait_for_event(waiting, "TimerStarted")
+        wait_until(
+            lambda: http_get(f"http://127.0.0.1:{port}/readyz")[0] == 200, 60, "the API ready"
+        )
 
-        for name in ("engine", "timers", "worker"):
+        for name in ("engine", "timers", "worker", "sink", "api"):
             proc = rt.processes[name]
             began = time.monotonic()
             code = proc.kill(signal.SIGTERM, timeout=60)

@@ -30,6 +30,9 @@ from linkflow.client.client import Outcome
 
 # An execution of a few steps takes well under a second; CI's two cores are shared.
 OUTCOME_TIMEOUT = 90.0
+# The broker's smallest allowed session timeout (group.min.session.timeout.ms): a killed
+# processor's partitions go to the next member soonest.
+SESSION_TIMEOUT = "6"
 
 
 class Process:
@@ -119,7 +122,7 @@ class Runtime:
                 "--topic-prefix",
                 self.prefix,
                 "--session-timeout",
-                "10",
+                SESSION_TIMEOUT,
                 *extra,
             ],
             env,
@@ -140,7 +143,7 @@ class Runtime:
                 "--topic-prefix",
                 self.prefix,
                 "--session-timeout",
-                "10",
+                SESSION_TIMEOUT,
                 "--tick",
                 "0.2",
                 "--resend-interval",

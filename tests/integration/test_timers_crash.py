@@ -38,16 +38,16 @@ def test_sigkill_with_pending_timers_then_restart(
         writer = HistoryWriter(topics)
         reader = ResultsReader(topics)
         datadir = tmp_path / "state"
-        # A short session timeout so the restarted instance gets the dead one's partitions
-        # in seconds, not after Faust's default minute.
-        extra = ["--resend-interval", str(RESEND), "--session-timeout", "10"]
+        # The shortest session timeout the broker allows: the restarted instance gets the
+        # dead one's partitions in seconds, not after the processors' default minute.
+        extra = ["--resend-interval", str(RESEND), "--session-timeout", "6"]
         first = TimersProcess(topics, datadir, extra=extra).start()
         try:
             wait_ready(first, writer, reader)
             run = unique("crash")
             base = now_ms()
             timers = {
-                f"{run}-{i}": base + (500 + 50 * i if i < EARLY else 20_000 + 100 * i)
+                f"{run}-{i}": base + (500 + 50 * i if i < EARLY else 12_000 + 100 * i)
                 for i in range(EARLY + LATE)
             }
             offsets = writer.write(*(timer_started(e, "t", at) for e, at in timers.items()))
@@ -114,7 +114,7 @@ def test_two_instances_share_partitions_and_one_takes_over_after_a_sigkill(
     with topics_of_our_own(kafka_bootstrap, "test-timers-pair") as topics:
         writer = HistoryWriter(topics)
         reader = ResultsReader(topics)
-        extra = ["--resend-interval", str(RESEND), "--session-timeout", "10"]
+        extra = ["--resend-interval", str(RESEND), "--session-timeout", "6"]
         one = TimersProcess(topics, tmp_path / "one", extra=extra).start()
         two = TimersProcess(topics, tmp_path / "two", app_id=one.app_id, extra=extra)
         try:

@@ -7,6 +7,7 @@ killed and started again. After each, a new execution completes."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -243,6 +244,16 @@ def test_bad_requests_and_a_bad_definitions_record_stop_nothing(
     ]:
         status, problem = call("POST", start, body)
         assert status == expected and problem["error"]["code"], (body[:80], status, problem)
+    host, port = api.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(
+            b"POST /v1/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 99999999999\r\n\r\n"
+        )
+        answer = b""
+        while b"payload_too_large" not in answer and (chunk := conn.recv(4096)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413") and b"payload_too_large" in answer, answer
     status, problem = call("GET", f"{api}/v1/executions/{'x' * 100_000}")
     assert status == 400 and problem["error"]["code"] == "invalid_parameter", problem
     for version in (2**31, 1099511627776):
