@@ -73,7 +73,7 @@ def read_dead_letters(bootstrap: str, topic: str, timeout: float = 30.0) -> list
         while len(done) < len(ends):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic} was not read to its end within {timeout:.0f} s")
-            for msg in consumer.consume(500, timeout=0.5):
+            for msg in transport.fetched(consumer, 500, 0.5):
                 if msg.error():
                     if msg.error().code() != KafkaError._PARTITION_EOF:
                         raise RuntimeError(f"reading {topic}: {msg.error()}")

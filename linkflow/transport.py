@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, Message
+
 from linkflow.limits import PAYLOAD_BYTES
 
 COMMANDS = "linkflow.commands"
@@ -150,3 +152,13 @@ def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> 
     }
     config.update(overrides)
     return config
+
+
+def fetched(consumer: Consumer, most: int, wait: float) -> list[Message]:
+    """Up to `most` messages, waiting at most `wait` for the first. consume(n, timeout)
+    alone waits out its whole timeout unless n messages arrive: reading a topic of a few
+    hundred records to its end took 0.5 s a call that way."""
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, 0)]

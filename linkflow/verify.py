@@ -187,7 +187,7 @@ def read_to_end(bootstrap: str, topic: str, timeout: float = 120.0) -> Iterator[
         while open_partitions:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic} not read to its end within {timeout}s")
-            for msg in consumer.consume(10_000, 0.5):
+            for msg in transport.fetched(consumer, 10_000, 0.5):
                 error = msg.error()
                 if error is None:
                     yield msg

@@ -156,12 +156,7 @@ class DefinitionFollower:
                 self._progress.set()
 
     def _next_batch(self) -> list[Message]:
-        # consume(n, timeout) waits for n messages or the whole timeout; poll returns on the
-        # first one, and consume(n, 0) then takes what is already buffered.
-        first = self._consumer.poll(_POLL_SECONDS)
-        if first is None:
-            return []
-        return [first, *self._consumer.consume(_BATCH - 1, 0)]
+        return transport.fetched(self._consumer, _BATCH, _POLL_SECONDS)
 
     async def _store(self, messages: Sequence[Message]) -> None:
         upserts: list[tuple[Any, ...]] = []
