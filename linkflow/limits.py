@@ -1,7 +1,8 @@
-"""The limits that can be set: each default is declared once (`MAX_PAYLOAD_BYTES` in
-linkflow/transport.py, `MAX_HISTORY_EVENTS` in linkflow/model/limits.py), and an environment
-variable read here may move it within its range. Every process of a deployment reads the
-same variables, so the API, workers and processors agree. docs/limits.md lists them."""
+"""The limits a deployment can set, each with its default and range: the payload limit
+(in force as `transport.MAX_PAYLOAD_BYTES`) and the history limit (the engine's default is
+`MAX_HISTORY_EVENTS` in linkflow/model/limits.py, pure; the history processor passes the
+setting). Every process of a deployment reads the same variables, so the API, workers and
+processors agree. docs/limits.md lists every limit, fixed or not."""
 
 from __future__ import annotations
 
@@ -63,4 +64,3 @@ HISTORY_EVENTS = LimitSetting(
     1_000_000,
     "every reader of a history (replay, the sink, reset) pays for its length",
 )
-SETTINGS = (PAYLOAD_BYTES, HISTORY_EVENTS)
