@@ -165,6 +165,12 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "min.insync.replicas of every topic `topics apply` creates",
     ),
     EnvVar(
+        "LINKFLOW_TOPIC_PARTITIONS",
+        "the spec files' (12)",
+        "partition count of the keyed topics (commands, results, history, task queues) "
+        "`topics apply` creates",
+    ),
+    EnvVar(
         "LINKFLOW_TASK_QUEUES",
         "none",
         "comma-separated extra task queues whose topics `topics apply` creates",

@@ -106,6 +106,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="min.insync.replicas for every topic (beats the profile)",
     )
     parser.add_argument(
+        "--partitions",
+        type=_positive_int,
+        metavar="N",
+        help="partition count of the keyed topics: commands, results, history and every task "
+        "queue (default: $LINKFLOW_TOPIC_PARTITIONS or the spec files' 12); the most "
+        "instances of a processor or of one queue's workers",
+    )
+    parser.add_argument(
         "--task-queue",
         action="append",
         default=[],
@@ -127,6 +135,7 @@ def _overrides(args: argparse.Namespace) -> Overrides:
         profile=args.profile,
         replication_factor=args.replication_factor,
         min_insync_replicas=args.min_insync_replicas,
+        partitions=args.partitions,
         task_queues=tuple(args.task_queues),
     )
 

@@ -129,6 +129,7 @@ def apply_topics(
     min_insync_replicas: int | None = None,
     task_queues: Sequence[str] = (),
     prefix: str = "",
+    partitions: int | None = None,
     allow_repartition: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Plan:
@@ -143,6 +144,7 @@ def apply_topics(
         min_insync_replicas=min_insync_replicas,
         task_queues=tuple(task_queues),
         prefix=prefix,
+        partitions=partitions,
     )
     desired = desired_specs(Path(specs_dir) if specs_dir else None, overrides)
     return plan_and_apply(

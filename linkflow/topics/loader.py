@@ -9,7 +9,9 @@ Layout of a spec directory (see `topics/` at the project root):
   `{queue}` is a template expanded once per entry of its `queues:` list.
 
 Replication factor and min.insync.replicas resolve, strongest first: explicit override
-(flag or environment), the topic, the file, the profile.
+(flag or environment), the topic, the file, the profile. A partitions override (flag or
+environment) replaces the count of the keyed topics: those of a copartition group and the
+task queues.
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ class _FileLoader:
             group = None
 
         queues = self._queues(entry, template, where)
+        if self.overrides.partitions is not None and (group is not None or template):
+            partitions = self.overrides.partitions
         if len(problems) > before or partitions is None or replication is None:
             return []
 

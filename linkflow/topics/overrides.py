@@ -1,5 +1,6 @@
-"""Operator overrides of the specs: replication for a real cluster, extra task queues, and a
-name prefix (tests use it to get topics of their own on a shared broker)."""
+"""Operator overrides of the specs: replication for a real cluster, the partition count of the
+keyed topics, extra task queues, and a name prefix (tests use it to get topics of their own
+on a shared broker)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ ENV_PROFILE = "LINKFLOW_TOPIC_PROFILE"
 ENV_REPLICATION_FACTOR = "LINKFLOW_TOPIC_REPLICATION_FACTOR"
 ENV_MIN_INSYNC_REPLICAS = "LINKFLOW_TOPIC_MIN_INSYNC_REPLICAS"
 ENV_TASK_QUEUES = "LINKFLOW_TASK_QUEUES"
+ENV_PARTITIONS = "LINKFLOW_TOPIC_PARTITIONS"
 
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]*")
 
@@ -24,6 +26,10 @@ class Overrides:
     min_insync_replicas: int | None = None
     task_queues: tuple[str, ...] = ()
     prefix: str = ""
+    # Of the keyed topics only (a copartition group's and the task queues'): their count
+    # caps the instances of a processor or a queue's workers, and sizes what each Kafka
+    # transaction touches (docs/processors.md, Sizing partitions).
+    partitions: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Overrides:
@@ -33,6 +39,7 @@ class Overrides:
             profile=environ.get(ENV_PROFILE) or None,
             replication_factor=_env_int(environ, ENV_REPLICATION_FACTOR),
             min_insync_replicas=_env_int(environ, ENV_MIN_INSYNC_REPLICAS),
+            partitions=_env_int(environ, ENV_PARTITIONS),
             task_queues=tuple(
                 q.strip() for q in environ.get(ENV_TASK_QUEUES, "").split(",") if q.strip()
             ),
@@ -54,6 +61,7 @@ class Overrides:
         for name, value in (
             ("replication factor", self.replication_factor),
             ("min.insync.replicas", self.min_insync_replicas),
+            ("partitions", self.partitions),
         ):
             if value is not None and value < 1:
                 problems.append(f"override {name}: must be at least 1, got {value}")

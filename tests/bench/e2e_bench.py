@@ -1,10 +1,11 @@
 """End-to-end executions per second and start-to-complete latency on the local broker.
 
     .venv/bin/python tests/bench/e2e_bench.py [--rate 100] [--duration 10] [--saturation 2000]
-        [--warmup 20] [--workers 1] [--worker-concurrency 10] [--timeout 60] [--workdir DIR]
-        [--no-sink] [--check]
+        [--warmup 20] [--partitions N] [--workers 1] [--worker-concurrency 10] [--timeout 60]
+        [--workdir DIR] [--no-sink] [--check]
 
-Creates topics of its own (a fresh prefix), starts the history processor, the timers
+Creates topics of its own (a fresh prefix; `--partitions` sets the count of the keyed topics,
+as `linkflow topics apply --partitions` does), starts the history processor, the timers
 processor, `--workers` workers (`linkflow worker --queue default`) and the visibility sink
 (into the local PostgreSQL) on them as child processes, registers a workflow of three
 `noop` activities (trigger -> noop -> noop -> noop) and runs it in three modes, one after
@@ -441,6 +442,12 @@ def main() -> int:
         "--saturation", type=int, default=2000, help="starts sent at once in the saturation run"
     )
     parser.add_argument("--warmup", type=int, default=20, help="executions before measuring")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=None,
+        help="of the keyed topics (`topics apply --partitions`; default: the spec files')",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument(
         "--worker-concurrency", type=int, default=None, help="`linkflow worker --concurrency`"
@@ -473,7 +480,9 @@ def main() -> int:
             workdir.mkdir(parents=True, exist_ok=True)
         else:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        rt = stack.enter_context(runtime(bootstrap, workdir, "bench-e2e", start=False))
+        rt = stack.enter_context(
+            runtime(bootstrap, workdir, "bench-e2e", start=False, partitions=args.partitions)
+        )
         rt.start_engine("engine", "--loglevel", args.log_level)
         rt.start_timers()
         worker_extra = ["--log-level", args.log_level]
@@ -486,7 +495,10 @@ def main() -> int:
         setup_at = time.monotonic()
         wait_workers_settled(rt, args.workers)
         rt.ready()
-        print(f"runtime ready in {time.monotonic() - setup_at:.1f}s (prefix {rt.prefix})")
+        print(
+            f"runtime ready in {time.monotonic() - setup_at:.1f}s (prefix {rt.prefix}, "
+            f"{rt.topics.partitions} partitions per keyed topic)"
+        )
 
         workflow_id = unique_id("e2e")
         rt.register(linear(workflow_id, ["noop", "noop", "noop"]))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from linkflow.engine import ActivityCompleted, Engine, HistoryEvent, StartWorkflow, fold
 from linkflow.model import Catalog
+from linkflow.worker.registry import installed_node_types
 
 LINEAR = {
     "id": "linear3",
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--executions", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    catalog = Catalog([LINEAR, FANOUT])
+    catalog = Catalog([LINEAR, FANOUT], registry=installed_node_types())
     engine = Engine(catalog)
     run_linear(engine, 50)  # warm caches (plans, compiled templates)
     run_fanout(engine, 5)

@@ -282,8 +282,10 @@ class Runtime:
 
 
 @contextmanager
-def runtime(bootstrap: str, tmp_path: Path, name: str, *, start: bool = True) -> Iterator[Runtime]:
-    with topics_of_our_own(bootstrap, name) as topics:
+def runtime(
+    bootstrap: str, tmp_path: Path, name: str, *, start: bool = True, partitions: int | None = None
+) -> Iterator[Runtime]:
+    with topics_of_our_own(bootstrap, name, partitions) as topics:
         client = Client(bootstrap, topic_prefix=topics.prefix)
         rt = Runtime(topics, tmp_path, client)
         try:

@@ -89,11 +89,12 @@ class Topics:
 
 
 @contextmanager
-def topics_of_our_own(bootstrap: str, name: str) -> Iterator[Topics]:
-    """Every linkflow.* topic from topics/ under a fresh prefix; deleted afterwards with the
-    changelogs of every app whose id starts with the prefix."""
+def topics_of_our_own(bootstrap: str, name: str, partitions: int | None = None) -> Iterator[Topics]:
+    """Every linkflow.* topic from topics/ under a fresh prefix (the keyed ones with
+    `partitions` if given); deleted afterwards with the changelogs of every app whose id
+    starts with the prefix."""
     prefix = f"{unique(name)}."
-    apply_topics(bootstrap, prefix=prefix)
+    apply_topics(bootstrap, prefix=prefix, partitions=partitions)
     admin = AdminClient(transport.client_config(bootstrap))
     metadata = admin.list_topics(timeout=30)
     partitions = len(metadata.topics[prefix + transport.HISTORY].partitions)

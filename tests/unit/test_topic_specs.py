@@ -105,6 +105,32 @@ def test_extra_task_queues_and_a_prefix() -> None:
     assert all(name.startswith("t1.") for name in names)
 
 
+def test_a_partitions_override_sizes_the_keyed_topics_only() -> None:
+    shipped = by_name(desired_specs(default_specs_dir(), environ={}))
+    env = {"LINKFLOW_TOPIC_PARTITIONS": "3", "LINKFLOW_TASK_QUEUES": "emails"}
+    from_env = by_name(desired_specs(default_specs_dir(), environ=env))
+    keyed = {
+        "linkflow.commands",
+        "linkflow.results",
+        "linkflow.history",
+        "linkflow.tasks.default",
+        "linkflow.tasks.http.high",
+        "linkflow.tasks.emails",
+    }
+    assert {from_env[name].partitions for name in keyed} == {3}
+    assert shipped["linkflow.history"].partitions == 12
+    for name in ("linkflow.dlq", "linkflow.definitions", "linkflow.credentials"):
+        assert from_env[name].partitions == shipped[name].partitions
+    explicit = by_name(desired_specs(default_specs_dir(), Overrides(partitions=6), environ=env))
+    assert explicit["linkflow.history"].partitions == 6
+    assert explicit["linkflow.tasks.emails"].partitions == 6
+
+
+def test_a_partitions_override_below_one_is_refused() -> None:
+    with pytest.raises(SpecError, match="override partitions: must be at least 1, got 0"):
+        desired_specs(default_specs_dir(), Overrides(partitions=0), environ={})
+
+
 def test_a_malformed_environment_number_names_the_variable() -> None:
     with pytest.raises(SpecError, match="LINKFLOW_TOPIC_REPLICATION_FACTOR='three'"):
         desired_specs(default_specs_dir(), environ={"LINKFLOW_TOPIC_REPLICATION_FACTOR": "three"})
