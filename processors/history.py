@@ -23,11 +23,10 @@ import dataclasses
 import logging
 import signal
 import sys
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Message
 
@@ -39,6 +38,7 @@ from linkflow.engine import (
     EngineInput,
     Error,
     ExecutionState,
+    HistoryEvent,
     ResetWorkflow,
     StartWorkflow,
 )
@@ -176,11 +176,13 @@ class HistoryProcessor:
 
     def committed(self, output: Output) -> None:
         cache = self._cache
+        counts = _BatchCounts()
         for execution_id, stored in self._batch_states.items():
-            self._count(stored.state, stored.events)
+            counts.add(stored.state, stored.events)
             stored.events = []
             cache[execution_id] = stored
             cache.move_to_end(execution_id)
+        counts.publish()
         while len(cache) > self.config.cache_size:
             cache.popitem(last=False)
         self._batch_states = {}
@@ -326,18 +328,39 @@ class HistoryProcessor:
         if not self.feed.wait_caught_up(DEFINITIONS_WAIT):
             log.warning("the definitions feed did not catch up within %ss", DEFINITIONS_WAIT)
 
-    @staticmethod
-    def _count(state: ExecutionState, events: Sequence[Any]) -> None:
-        """Metrics of a committed batch's events (a decided but aborted or retried batch
-        counts nothing)."""
+
+class _BatchCounts:
+    """Metrics of a committed batch's events (a decided but aborted or retried batch counts
+    nothing), summed per label set first: a `labels()` lookup per event was a twentieth of
+    the processor's work."""
+
+    def __init__(self) -> None:
+        self.events: Counter[str] = Counter()
+        self.started: Counter[str] = Counter()
+        self.closed: Counter[tuple[str, str]] = Counter()
+        self.durations: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+
+    def add(self, state: ExecutionState, events: Sequence[HistoryEvent]) -> None:
         for event in events:
-            metrics.HISTORY_EVENTS.labels(event.event_type).inc()
+            self.events[event.event_type] += 1
             if event.event_type == "WorkflowExecutionStarted":
-                metrics.EXECUTIONS_STARTED.labels(state.workflow_id).inc()
+                self.started[state.workflow_id] += 1
             elif event.is_terminal:
-                metrics.EXECUTIONS_COMPLETED.labels(state.workflow_id, state.status).inc()
+                self.closed[state.workflow_id, state.status] += 1
                 seconds = max(0, event.timestamp_ms - state.started_at_ms) / 1000
-                metrics.EXECUTION_DURATION.labels(state.workflow_id, state.status).observe(seconds)
+                self.durations[state.workflow_id, state.status].append(seconds)
+
+    def publish(self) -> None:
+        for event_type, n in self.events.items():
+            metrics.HISTORY_EVENTS.labels(event_type).inc(n)
+        for workflow_id, n in self.started.items():
+            metrics.EXECUTIONS_STARTED.labels(workflow_id).inc(n)
+        for (workflow_id, status), n in self.closed.items():
+            metrics.EXECUTIONS_COMPLETED.labels(workflow_id, status).inc(n)
+        for (workflow_id, status), all_seconds in self.durations.items():
+            histogram = metrics.EXECUTION_DURATION.labels(workflow_id, status)
+            for seconds in all_seconds:
+                histogram.observe(seconds)
 
 
 def _too_large(what: str, size: int) -> Rejected:

@@ -3,7 +3,9 @@ broker acknowledged the message.
 
 `Producer.produce` only enqueues and never blocks (BufferError when the local queue is
 full), so it is called on the loop; delivery reports are served by a small thread calling
-`poll`, and handed back to the loop with `call_soon_threadsafe`.
+`poll`, and handed back to the loop with `call_soon_threadsafe`, all the reports of one
+`poll` in one call: a call per report wrote to the loop's wake-up pipe once per result, a
+fifth of a noop worker's CPU (tests/bench/worker_bench.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _BUFFER_FULL_BACKOFF_S = 0.005
 class AsyncProducer:
     def __init__(self, config: dict[str, Any], *, name: str = "producer") -> None:
         self.raw = Producer(config)
+        # Reports served by poll (or flush) and not yet handed to their loops. Appended to
+        # by whichever thread serves reports; `_hand_over` swaps the list, so a report
+        # appended meanwhile lands in the old list (handed over now) or the new one (next).
+        self._settled: list[_Settled] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._serve, name=f"linkflow-{name}-poll", daemon=True
@@ -53,6 +59,19 @@ class AsyncProducer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             self.raw.poll(_POLL_S)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if not self._settled:
+            return
+        batch, self._settled = self._settled, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
+        for item in batch:
+            by_loop.setdefault(item[0], []).append(item)
+        for loop, items in by_loop.items():
+            # RuntimeError: the loop is gone, so nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, items)
 
     async def send(self, produce: Callable[[DeliveryCallback], None]) -> Message:
         """Call `produce(on_delivery)` (a wrapper around `raw.produce`) and wait for the ack.
@@ -62,9 +81,7 @@ class AsyncProducer:
         future: asyncio.Future[Message] = loop.create_future()
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            # RuntimeError: the loop is gone, so nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, err, msg)
+            self._settled.append((loop, future, err, msg))
 
         await self._enqueue(lambda: produce(on_delivery))
         return await future
@@ -109,7 +126,9 @@ class AsyncProducer:
     async def flush(self, timeout: float = 30.0) -> int:
         """Wait (off the loop) until queued messages are delivered; returns how many remain."""
         loop = asyncio.get_running_loop()
-        return int(await loop.run_in_executor(None, self.raw.flush, timeout))
+        remaining = int(await loop.run_in_executor(None, self.raw.flush, timeout))
+        self._hand_over()  # flush serves reports too
+        return remaining
 
     async def aclose(self, timeout: float = 30.0) -> int:
         """Flush and stop the poll thread; returns the number of messages left undelivered."""
@@ -131,13 +150,17 @@ def is_permanent(exc: KafkaException) -> bool:
     return error is not None and error.code() in PERMANENT_ERRORS
 
 
-def _settle(future: asyncio.Future[Message], err: KafkaError | None, msg: Message) -> None:
-    if future.done():
-        return
-    if err is not None:
-        future.set_exception(KafkaException(err))
-    else:
-        future.set_result(msg)
+_Settled = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Message]", KafkaError | None, Message]
+
+
+def _settle_all(items: list[_Settled]) -> None:
+    for _loop, future, err, msg in items:
+        if future.done():
+            continue
+        if err is not None:
+            future.set_exception(KafkaException(err))
+        else:
+            future.set_result(msg)
 
 
 def _log_failure(err: KafkaError | None, msg: Message) -> None:

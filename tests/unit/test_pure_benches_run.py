@@ -19,6 +19,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("engine_bench.py", ["--executions", "40", "--repeat", "1"], ["linear-3", "fanout-50"]),
         ("codec_bench.py", ["--seconds", "0.05"], ["encode_history", "decode_history"]),
         ("expr_bench.py", ["--seconds", "0.05"], ["/s"]),
+        ("history_bench.py", ["--executions", "30", "--batch", "7"], ["us per execution"]),
     ],
 )
 def test_a_pure_benchmark_runs_and_prints_its_figures(
