@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         help="prefix of every topic name, as given to `topics apply` and the processors",
     )
     serve.add_argument("--log-level", default="INFO", help="logging level (INFO)")
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, long_running=True)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

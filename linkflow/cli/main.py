@@ -51,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    if getattr(args, "long_running", False):
+        from linkflow.gc_tuning import tune_for_service
+
+        tune_for_service()
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

@@ -51,7 +51,7 @@ def _register_history(subparsers: Any) -> None:
         "under load a batch gathers the inputs of this interval; after a quiet spell an "
         "input goes at once (default %(default)s)",
     )
-    run.set_defaults(func=_run_history)
+    run.set_defaults(func=_run_history, long_running=True)
 
 
 def _run_history(args: argparse.Namespace) -> int:
@@ -101,7 +101,7 @@ def _register_timers(subparsers: Any) -> None:
         default=DEFAULT_MAX_BATCH,
         help="timers sent per pass before the stream gets a turn (default %(default)s)",
     )
-    run.set_defaults(func=_run_timers)
+    run.set_defaults(func=_run_timers, long_running=True)
 
 
 def _add_common(parser: argparse.ArgumentParser, *, default_app_id: str) -> None:

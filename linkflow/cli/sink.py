@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers")
     run.add_argument("--database-url", default=None, help="PostgreSQL URL")
     run.add_argument("--log-level", default="INFO", help="logging level (INFO)")
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, long_running=True)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -100,7 +100,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     parser.add_argument("--log-level", default="INFO", help="(default: %(default)s)")
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=_run, long_running=True)
 
 
 def _positive_int(text: str) -> int:

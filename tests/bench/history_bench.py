@@ -31,6 +31,7 @@ from test_runtime_support import linear
 import processors.history
 from linkflow import transport
 from linkflow.codec import decode_task, encode_command
+from linkflow.gc_tuning import tune_for_service
 from linkflow.model import Catalog
 from linkflow.worker import messages
 from linkflow.worker.registry import installed_node_types
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="inputs per handle call")
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions")
     args = parser.parse_args()
+    tune_for_service()  # as `linkflow engine run` does
     with tempfile.TemporaryDirectory() as tmp:
         run(min(200, args.executions), args.batch, Path(tmp) / "warm")
         profiler = cProfile.Profile() if args.profile else None

@@ -27,6 +27,7 @@ from test_sink_support import create_topic, produce, simple_history
 
 from connect.sink import Sink, SinkConfig
 from linkflow import settings
+from linkflow.gc_tuning import tune_for_service
 
 
 def main() -> int:
@@ -36,6 +37,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--partitions", type=int, default=4)
     args = parser.parse_args()
+    tune_for_service()  # as `linkflow sink run` does
 
     bootstrap = settings.kafka_bootstrap()
     database_url = settings.database_url()
