@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from io import BytesIO
-from typing import Any, cast
+from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from linkflow.codec import jsonfield, schema_facts
+from linkflow.codec import direct, jsonfield, schema_facts
 from linkflow.codec.errors import DecodeError, DecodeReason, EncodeError
 from linkflow.codec.families import Family
 from linkflow.codec.framing import HEADER_SIZE, MARKER, read_header, schema_fingerprint
@@ -37,7 +37,8 @@ class Codec:
         self._type_field = family.type_field
         self._union_field = family.union_field
         self._flat = family.flat
-        self._schema = parse_schema(current)
+        self._named: dict[str, Any] = {}  # the schema's named types, for direct.write_data
+        self._schema = parse_schema(current, self._named)
         self.fingerprint = schema_fingerprint(current)
         self._header = MARKER + self.fingerprint
 
@@ -68,11 +69,18 @@ class Codec:
         # of the schema itself; copy such records so that no caller can mutate a default.
         self._copy_resolved = schema_facts.has_container_default(current)
 
-        # fingerprint -> (writer schema, reader schema or None when no resolution is needed)
-        self._readers: dict[bytes, tuple[Any, Any]] = {self.fingerprint: (self._schema, None)}
+        # fingerprint -> (writer schema, reader schema or None when no resolution is needed,
+        # the named types of both for direct.read_data)
+        self._readers: dict[bytes, tuple[Any, Any, dict[str, Any]]] = {
+            self.fingerprint: (self._schema, None, {"writer": self._named, "reader": {}})
+        }
         for old in released:
             fp = schema_fingerprint(old)
-            self._readers.setdefault(fp, (parse_schema(old), self._schema))
+            if fp not in self._readers:
+                named: dict[str, Any] = {"writer": {}, "reader": dict(self._named)}
+                self._readers[fp] = (parse_schema(old, named["writer"]), self._schema, named)
+        self._read_options = direct.read_options(self._name_multi_record_unions_only)
+        self._direct = direct.AVAILABLE
 
     @property
     def known_fingerprints(self) -> frozenset[bytes]:
@@ -106,9 +114,13 @@ class Codec:
         # Tuple notation names the union branch: several branches have the same fields
         # (TimerFired/TimerCanceled), so fastavro must not guess from the dict's keys.
         record[self._union_field] = (full_name, attributes)
-        buffer = BytesIO()
-        buffer.write(self._header)
         try:
+            if self._direct:
+                out = bytearray(self._header)
+                direct.write(out, record, self._schema, self._named)
+                return bytes(out)
+            buffer = BytesIO()
+            buffer.write(self._header)
             schemaless_writer(buffer, self._schema, record, strict_allow_default=True)
         except Exception as exc:
             raise EncodeError(f"cannot encode {family} {type_name}: {exc}") from exc
@@ -127,16 +139,16 @@ class Codec:
         buffer = BytesIO(data)
         buffer.seek(HEADER_SIZE)
         try:
-            record = cast(
-                Message,
-                schemaless_reader(
+            if self._direct:
+                record = direct.read(buffer, schemas[0], schemas[1], schemas[2], self._read_options)
+            else:
+                record = schemaless_reader(
                     buffer,
                     schemas[0],
                     schemas[1],
                     return_record_name=True,
                     return_record_name_override=self._name_multi_record_unions_only,
-                ),
-            )
+                )
         except Exception as exc:
             # fastavro reports running out of input as EOFError, or as IndexError when the
             # end falls inside a varint (then the reader has consumed everything there was).

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import linkflow.codec as lc
-from linkflow.codec import FAMILIES, codec
+from linkflow.codec import FAMILIES, DecodeError, codec, direct
 from linkflow.codec.framing import HEADER_SIZE, MARKER
 from linkflow.codec.store import load_current
 
@@ -136,6 +136,31 @@ def test_round_trip(family: str, type_name: str, data: st.DataObject) -> None:
     decoded = decode(encoded)
     assert decoded == message
     assert encode(decoded) == encoded
+
+
+@pytest.mark.parametrize(("family", "type_name"), CASES, ids=[f"{f}-{t}" for f, t in CASES])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_direct_fastavro_calls_match_the_public_ones(
+    family: str, type_name: str, data: st.DataObject
+) -> None:
+    assert direct.AVAILABLE  # else every codec silently uses the public calls
+    message = data.draw(STRATEGIES[family][type_name])
+    fast = codec(family)
+    encoded = fast.encode(message)
+    decoded = fast.decode(encoded)
+    broken = encoded[:-1] if len(encoded) > HEADER_SIZE + 1 else encoded + b"\0"
+    with pytest.raises(DecodeError) as ours:
+        fast.decode(broken)
+    fast._direct = False
+    try:
+        assert fast.encode(message) == encoded
+        assert fast.decode(encoded) == decoded
+        with pytest.raises(DecodeError) as public:
+            fast.decode(broken)
+    finally:
+        fast._direct = True
+    assert ours.value.reason == public.value.reason
 
 
 def test_json_payloads_travel_as_json_bytes() -> None:
