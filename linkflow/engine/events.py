@@ -77,6 +77,7 @@ class Error:
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_PLAIN = frozenset({str, int, float, bool, type(None), list})
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -102,7 +103,12 @@ class EventAttributes:
         out: dict[str, Any] = {}
         for name in _field_names(type(self)):
             value = getattr(self, name)
-            if isinstance(value, Error):
+            kind = type(value)
+            if kind in _PLAIN:  # most fields: no isinstance against the Mapping ABC (slow)
+                pass
+            elif kind is dict:
+                value = dict(value)
+            elif isinstance(value, Error):
                 value = value.to_dict()
             elif isinstance(value, Mapping):
                 value = dict(value)
