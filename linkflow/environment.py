@@ -150,6 +150,13 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
         "1: /metrics needs a token too (any role)",
     ),
     EnvVar(
+        "LINKFLOW_FETCH_MIN_BYTES",
+        "1",
+        "bytes every LinkFlow consumer asks the broker to gather (for at most 20 ms) before "
+        "a fetch is answered: 1 for the lowest latency, e.g. 65536 for less CPU under load "
+        "(docs/performance.md)",
+    ),
+    EnvVar(
         "LINKFLOW_TOPIC_PROFILE",
         "the spec file's default (dev)",
         "topic profile `linkflow topics apply` uses",

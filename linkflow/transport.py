@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from linkflow.limits import PAYLOAD_BYTES
+from linkflow.limits import PAYLOAD_BYTES, LimitSetting
 
 COMMANDS = "linkflow.commands"
 RESULTS = "linkflow.results"
@@ -65,6 +65,17 @@ def check_payload(what: str, value: Any) -> None:
 # p50 281 ms start to complete in Postgres, 51 ms with 20). Shorter means more idle
 # fetches (one per consumer per wait when nothing arrives).
 READ_COMMITTED_FETCH_WAIT_MS = 20
+# How much a fetch asks the broker to gather (for at most READ_COMMITTED_FETCH_WAIT_MS)
+# before answering. 1 answers as soon as anything is readable: the lowest latency, but under
+# load every consumer fetches a few records at a time, and the broker and the clients pay
+# per fetch. docs/performance.md has the figures of both choices.
+FETCH_MIN_BYTES = LimitSetting(
+    "LINKFLOW_FETCH_MIN_BYTES",
+    1,
+    1,
+    1024 * 1024,
+    "a fetch waits at most 20 ms whatever it asks for; more than 1 MiB only delays",
+)
 HIGH_SUFFIX = ".high"
 # Seconds a handler runs before a worker reports ActivityStarted for its attempt (a quick
 # attempt reports only its outcome; `linkflow worker --report-started-after`).
@@ -149,6 +160,7 @@ def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> 
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
         "fetch.wait.max.ms": READ_COMMITTED_FETCH_WAIT_MS,
+        "fetch.min.bytes": FETCH_MIN_BYTES.value(),
     }
     config.update(overrides)
     return config

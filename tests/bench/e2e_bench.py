@@ -106,7 +106,10 @@ class HistoryReader:
         self.topic = prefix + transport.HISTORY
         self.consumer = Consumer(
             transport.consumer_config(
-                bootstrap, f"{prefix}e2e-bench-{uuid.uuid4().hex[:8]}", **{"fetch.wait.max.ms": 5}
+                bootstrap,
+                f"{prefix}e2e-bench-{uuid.uuid4().hex[:8]}",
+                # What it measures must not wait for itself, whatever LINKFLOW_FETCH_MIN_BYTES.
+                **{"fetch.wait.max.ms": 5, "fetch.min.bytes": 1},
             )
         )
         self.seen: dict[str, Seen] = {}
