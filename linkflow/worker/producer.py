@@ -4,8 +4,8 @@ broker acknowledged the message.
 `Producer.produce` only enqueues and never blocks (BufferError when the local queue is
 full), so it is called on the loop; delivery reports are served by a small thread calling
 `poll`, and handed back to the loop with `call_soon_threadsafe`, all the reports of one
-`poll` in one call: a call per report wrote to the loop's wake-up pipe once per result, a
-fifth of a noop worker's CPU (tests/bench/worker_bench.py).
+`poll` in one call: a call per report woke the loop once per result (tests/bench/
+worker_bench.py: 102-126 us of CPU per noop task before, 94-115 us after).
 """
 
 from __future__ import annotations
