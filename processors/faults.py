@@ -32,7 +32,9 @@ def crash_point(name: str, *, after_ms: float | None = None) -> None:
     if name != _CRASH_POINT:
         return
     _crash_hits[name] = hits = _crash_hits.get(name, 0) + 1
-    if hits < int(_CRASH_NTH or 1):
+    if hits != int(_CRASH_NTH or 1):
+        # The n-th time only: a process frozen there (SIGSTOP) and woken goes on like any
+        # other; firing again at every later pass froze it anew at its next batch.
         return
     log.warning("crash point %s reached (hit %d): %s", name, hits, _SIGNAL.name)
     if after_ms is None:
