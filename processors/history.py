@@ -337,7 +337,7 @@ class _BatchCounts:
     def __init__(self) -> None:
         self.events: Counter[str] = Counter()
         self.started: Counter[str] = Counter()
-        self.closed: Counter[tuple[str, str]] = Counter()
+        # Per (workflow, status) of the executions that closed: how long each ran.
         self.durations: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
 
     def add(self, state: ExecutionState, events: Sequence[HistoryEvent]) -> None:
@@ -346,7 +346,6 @@ class _BatchCounts:
             if event.event_type == "WorkflowExecutionStarted":
                 self.started[state.workflow_id] += 1
             elif event.is_terminal:
-                self.closed[state.workflow_id, state.status] += 1
                 seconds = max(0, event.timestamp_ms - state.started_at_ms) / 1000
                 self.durations[state.workflow_id, state.status].append(seconds)
 
@@ -355,9 +354,8 @@ class _BatchCounts:
             metrics.HISTORY_EVENTS.labels(event_type).inc(n)
         for workflow_id, n in self.started.items():
             metrics.EXECUTIONS_STARTED.labels(workflow_id).inc(n)
-        for (workflow_id, status), n in self.closed.items():
-            metrics.EXECUTIONS_COMPLETED.labels(workflow_id, status).inc(n)
         for (workflow_id, status), all_seconds in self.durations.items():
+            metrics.EXECUTIONS_COMPLETED.labels(workflow_id, status).inc(len(all_seconds))
             histogram = metrics.EXECUTION_DURATION.labels(workflow_id, status)
             for seconds in all_seconds:
                 histogram.observe(seconds)

@@ -28,7 +28,7 @@ class Overrides:
     prefix: str = ""
     # Of the keyed topics only (a copartition group's and the task queues'): their count
     # caps the instances of a processor or a queue's workers, and sizes what each Kafka
-    # transaction touches (docs/processors.md, Sizing partitions).
+    # transaction touches (docs/performance.md, Sizing partitions).
     partitions: int | None = None
 
     @classmethod

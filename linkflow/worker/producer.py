@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -46,9 +47,9 @@ class AsyncProducer:
     def __init__(self, config: dict[str, Any], *, name: str = "producer") -> None:
         self.raw = Producer(config)
         # Reports served by poll (or flush) and not yet handed to their loops. Appended to
-        # by whichever thread serves reports; `_hand_over` swaps the list, so a report
-        # appended meanwhile lands in the old list (handed over now) or the new one (next).
-        self._settled: list[_Settled] = []
+        # by whichever thread serves reports and drained by `_hand_over` from either thread:
+        # deque's append and popleft are atomic, so no report is lost or handed over twice.
+        self._settled: deque[_Settled] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._serve, name=f"linkflow-{name}-poll", daemon=True
@@ -62,11 +63,13 @@ class AsyncProducer:
             self._hand_over()
 
     def _hand_over(self) -> None:
-        if not self._settled:
-            return
-        batch, self._settled = self._settled, []
         by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
-        for item in batch:
+        settled = self._settled
+        while settled:
+            try:
+                item = settled.popleft()
+            except IndexError:  # the other thread took the last one
+                break
             by_loop.setdefault(item[0], []).append(item)
         for loop, items in by_loop.items():
             # RuntimeError: the loop is gone, so nobody is waiting any more.
