@@ -25,3 +25,16 @@ def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, raw: st
     monkeypatch.setenv("LINKFLOW_FETCH_MIN_BYTES", raw)
     with pytest.raises(LimitSettingError, match="LINKFLOW_FETCH_MIN_BYTES"):
         transport.consumer_config("k:9092", "g")
+
+
+def test_the_fetch_wait_follows_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A commit marker answers a waiting fetch, so with a minimum of 1 the wait only paces
+    # idle fetches; a larger minimum bounds the latency it may add per hop.
+    monkeypatch.delenv("LINKFLOW_FETCH_MIN_BYTES", raising=False)
+    assert transport.consumer_config("k:9092", "g")["fetch.wait.max.ms"] == 100
+    monkeypatch.setenv("LINKFLOW_FETCH_MIN_BYTES", "65536")
+    assert transport.consumer_config("k:9092", "g")["fetch.wait.max.ms"] == 20
+    one = transport.consumer_config("k:9092", "g", **{"fetch.min.bytes": 1})
+    assert one["fetch.wait.max.ms"] == 100
+    told = transport.consumer_config("k:9092", "g", **{"fetch.wait.max.ms": 5})
+    assert told["fetch.wait.max.ms"] == 5
