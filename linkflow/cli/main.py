@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from linkflow.limits import LimitSettingError
+
 # Each module defines `register(subparsers) -> None`; the parser it adds sets `func`,
 # a callable taking the parsed namespace and returning an exit code.
 _COMMAND_MODULES = (
@@ -45,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except LimitSettingError as exc:
+        # Read when the modules that use it are imported: a setting out of range is the
+        # user's mistake, said in one line, not a traceback.
+        print(f"linkflow: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
