@@ -34,11 +34,14 @@ from linkflow.engine import (
     ExecutionState,
     HistoryEvent,
     NotifyParent,
+    SignalWorkflow,
     StartChildWorkflow,
+    StartWorkflow,
     TerminateChildWorkflow,
     input_from_dict,
 )
 from linkflow.model.catalog import PlanSource
+from linkflow.model.limits import id_problem, version_problem
 
 # The input topics, as `read_input` names them.
 COMMANDS = "commands"
@@ -77,7 +80,33 @@ def read_input(source: str, key: bytes | None, value: bytes | None) -> EngineInp
             f"record key {key!r} is not the execution id {execution_id!r}",
             "InvalidInput",
         )
+    if isinstance(inp, StartWorkflow | SignalWorkflow):
+        problem = _bounds_problem(inp)
+        if problem is not None:
+            return Rejected("invalid", problem, "InvalidInput")
     return inp
+
+
+def _bounds_problem(inp: StartWorkflow | SignalWorkflow) -> str | None:
+    """What in a start or signal is past the bounds of linkflow/model/limits.py. The API
+    and the client check the same before sending; this catches what any other producer of
+    the commands topic sends. A child's start is the history processor's own and its id
+    grows with nesting: it is not refused here."""
+    fields: list[tuple[str, str | None]] = [("execution_id", inp.execution_id)]
+    if isinstance(inp, SignalWorkflow):
+        fields.append(("signal_name", inp.signal_name))
+    else:
+        if inp.parent_execution_id is not None:
+            return None
+        fields += [("workflow_id", inp.workflow_id), ("idempotency_key", inp.idempotency_key)]
+        problem = version_problem(inp.workflow_version)
+        if problem is not None:
+            return f"workflow_version {problem}"
+    for name, value in fields:
+        problem = None if value is None else id_problem(value)
+        if problem is not None:
+            return f"{name} {problem}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

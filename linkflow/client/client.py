@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from linkflow import settings, transport
 from linkflow.client.ids import execution_id_for, partition_for
 from linkflow.codec import decode_history, encode_command, encode_definition
+from linkflow.model.limits import id_problem, version_problem
 from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,21 @@ TERMINAL_EVENTS = {
     "WorkflowExecutionTerminated": "terminated",
     "WorkflowExecutionContinuedAsNew": "continued_as_new",
 }
+
+
+def _check_ids(**ids: str | None) -> None:
+    """ValueError naming the first of `ids` past linkflow/model/limits.py's bound: the
+    history processor would dead-letter the command."""
+    for name, value in ids.items():
+        problem = None if value is None else id_problem(value)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
+
+
+def _check_version(version: int | None) -> None:
+    problem = version_problem(version)
+    if problem is not None:
+        raise ValueError(f"version {problem}")
 
 
 class WaitTimeout(TimeoutError):
@@ -116,7 +132,10 @@ class Client:
         flush: bool = True,
     ) -> str:
         transport.check_payload("input", input)  # refused here, before anything is sent
+        _check_ids(workflow_id=workflow_id, idempotency_key=idempotency_key)
+        _check_version(version)
         execution_id = execution_id or execution_id_for(workflow_id, idempotency_key)
+        _check_ids(execution_id=execution_id)
         self._started_at.setdefault(execution_id, _now_ms())
         self._command(
             execution_id,
@@ -140,6 +159,7 @@ class Client:
 
     def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
         transport.check_payload("payload", payload)
+        _check_ids(execution_id=execution_id, name=name)
         self._command(
             execution_id,
             "SignalWorkflow",

@@ -15,3 +15,21 @@ MAX_ID_LENGTH = 1000
 # every reader of its history (replay, the sink, `linkflow history`) pays for its length.
 # Temporal's default is 51,200.
 MAX_HISTORY_EVENTS = 50_000
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` cannot be an id (workflow, execution, idempotency key, signal name), or
+    None when it can."""
+    if len(value) > MAX_ID_LENGTH:
+        return f"is {len(value)} characters long; at most {MAX_ID_LENGTH} are accepted"
+    return None
+
+
+def version_problem(value: object) -> str | None:
+    """Why `value` cannot be a workflow version, or None when it can (None itself: the
+    latest version)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        return f"is {value!r}; a version is an integer from 1 to {MAX_VERSION}"
+    return None
