@@ -17,34 +17,19 @@ LONG = "x" * (MAX_ID_LENGTH + 1)
 LONGEST = "x" * MAX_ID_LENGTH
 
 
+_HEADER = {"execution_id": "e-1", "sent_at_ms": 1, "request_id": "r-1"}
+
+
 def _start(**fields: Any) -> dict[str, Any]:
-    message = {
-        "input_type": "StartWorkflow",
-        "execution_id": "e-1",
-        "sent_at_ms": 1,
-        "request_id": "r-1",
-        "workflow_id": "wf",
-        "workflow_version": None,
-        "input": None,
-        "idempotency_key": None,
-        "parent_execution_id": None,
-        "parent_node_id": None,
-        "parent_scope": None,
-        "search_attributes": {},
-    }
-    return {**message, **fields}
+    start = {"input_type": "StartWorkflow", "workflow_id": "wf", "search_attributes": {}}
+    optional = ("workflow_version", "input", "idempotency_key", "parent_execution_id")
+    nones = dict.fromkeys((*optional, "parent_node_id", "parent_scope"))
+    return {**_HEADER, **start, **nones, **fields}
 
 
 def _signal(**fields: Any) -> dict[str, Any]:
-    message = {
-        "input_type": "SignalWorkflow",
-        "execution_id": "e-1",
-        "sent_at_ms": 1,
-        "request_id": "r-1",
-        "signal_name": "go",
-        "payload": None,
-    }
-    return {**message, **fields}
+    signal = {"input_type": "SignalWorkflow", "signal_name": "go", "payload": None}
+    return {**_HEADER, **signal, **fields}
 
 
 def _read(message: dict[str, Any]) -> Any:
