@@ -66,7 +66,7 @@ from processors.timers_state import (
     TimerTables,
     timer_from_event,
 )
-from processors.topics import describe_topic, ensure_changelog_topics
+from processors.topics import check_record_limit, describe_topic, ensure_changelog_topics
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,8 @@ def build(config: TimersConfig) -> TimersProcessor:
             f"{results.name} has {results.partitions} partitions and {history.name} "
             f"{history.partitions}: they must be co-partitioned (see topics/execution.yaml)"
         )
-    describe_topic(bootstrap, config.topic(transport.DLQ))
+    # Fired timers are small, but a dead letter carries the history record it refuses.
+    check_record_limit(describe_topic(bootstrap, config.topic(transport.DLQ)))
     ensure_changelog_topics(
         bootstrap,
         history,

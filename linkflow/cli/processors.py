@@ -181,11 +181,11 @@ def _common_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run_guarded(run: Any, config: Any) -> int:
-    from processors.topics import TopicMissing
+    from processors.topics import TopicMissing, TopicTooSmall
 
     try:
         return int(run(config))
-    except (NotConfigured, TopicMissing) as exc:
+    except (NotConfigured, TopicMissing, TopicTooSmall) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

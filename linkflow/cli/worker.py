@@ -175,6 +175,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.identity:
         config.identity = args.identity
+    problem = _topics_too_small(bootstrap, [config.results_topic, config.dlq_topic])
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -195,6 +199,23 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"linkflow worker stopped: {stats.summary()}", flush=True)
     return 0
+
+
+def _topics_too_small(bootstrap: str, topics: list[str]) -> str | None:
+    """Why one of the topics the worker writes cannot take the largest record LinkFlow
+    writes (every such result would be refused by the broker after its activity ran), or
+    None. A topic not there yet, or a broker not answering, is not a reason to refuse: the
+    worker waits for them as it always has."""
+    from processors.topics import TopicTooSmall, check_record_limit, describe_topic
+
+    for name in topics:
+        try:
+            check_record_limit(describe_topic(bootstrap, name, timeout=10))
+        except TopicTooSmall as exc:
+            return str(exc)
+        except Exception as exc:  # missing topic, broker away: the worker starts anyway
+            logging.getLogger(__name__).warning("could not check topic %s: %s", name, exc)
+    return None
 
 
 async def _serve(worker: Any) -> Any:
