@@ -1,6 +1,7 @@
-"""The end-to-end benchmark in its CI mode (`--check`): a tiny load through the whole stack,
-sink included. Its figures mean nothing here; what counts is that every execution completes
-(in PostgreSQL too) and the report is printed."""
+"""The benchmarks that need the broker, with a tiny load: the end-to-end one in its CI mode
+(`--check`, the whole stack, sink included) and the worker's. Their figures mean nothing
+here; what counts is that every execution or task completes and the report is printed, so
+the benchmarks cannot rot unnoticed."""
 
 from __future__ import annotations
 
@@ -39,3 +40,27 @@ def test_the_e2e_benchmark_runs_end_to_end_in_check_mode(
         "CPU seconds during the mode: engine",
     ):
         assert line in out, out
+
+
+def test_the_worker_benchmark_runs(kafka_bootstrap: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "tests/bench/worker_bench.py",
+            "--tasks",
+            "200",
+            "--timeout",
+            "60",
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "worker: 200 noop tasks in " in out, out
+    assert " us per task" in out, out
