@@ -11,19 +11,9 @@ import sys
 from test_timers_support import ROOT
 
 
-def test_the_e2e_benchmark_runs_end_to_end_in_check_mode(
-    kafka_bootstrap: str, database_url: str
-) -> None:
+def _bench(script: str, *args: str) -> str:
     done = subprocess.run(
-        [
-            sys.executable,
-            "tests/bench/e2e_bench.py",
-            "--check",
-            "--bootstrap",
-            kafka_bootstrap,
-            "--database-url",
-            database_url,
-        ],
+        [sys.executable, f"tests/bench/{script}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,6 +22,15 @@ def test_the_e2e_benchmark_runs_end_to_end_in_check_mode(
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
+    return out
+
+
+def test_the_e2e_benchmark_runs_end_to_end_in_check_mode(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    out = _bench(
+        "e2e_bench.py", "--check", "--bootstrap", kafka_bootstrap, "--database-url", database_url
+    )
     for line in (
         "== rate: offered 20/s",
         "== saturation: offered as fast as possible",
@@ -43,24 +42,8 @@ def test_the_e2e_benchmark_runs_end_to_end_in_check_mode(
 
 
 def test_the_worker_benchmark_runs(kafka_bootstrap: str) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "tests/bench/worker_bench.py",
-            "--tasks",
-            "200",
-            "--timeout",
-            "60",
-            "--bootstrap",
-            kafka_bootstrap,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    out = _bench(
+        "worker_bench.py", "--tasks", "200", "--timeout", "60", "--bootstrap", kafka_bootstrap
     )
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out
     assert "worker: 200 noop tasks in " in out, out
     assert " us per task" in out, out
