@@ -466,6 +466,11 @@ def main() -> int:
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
+        "--engine-batch-within",
+        default=None,
+        help="`linkflow engine run --batch-within` (default: the processor's)",
+    )
+    parser.add_argument(
         "--no-sink", action="store_true", help="complete = terminal event on Kafka; no sink"
     )
     parser.add_argument(
@@ -486,7 +491,10 @@ def main() -> int:
         rt = stack.enter_context(
             runtime(bootstrap, workdir, "bench-e2e", start=False, partitions=args.partitions)
         )
-        rt.start_engine("engine", "--loglevel", args.log_level)
+        engine_extra = ["--loglevel", args.log_level]
+        if args.engine_batch_within is not None:
+            engine_extra += ["--batch-within", args.engine_batch_within]
+        rt.start_engine("engine", *engine_extra)
         rt.start_timers()
         worker_extra = ["--log-level", args.log_level]
         if args.worker_concurrency is not None:
