@@ -220,6 +220,9 @@ class PostgresWatcher:
 
     def _run(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
+            # A lookup by key: never a scan of the whole table, whatever the statistics say
+            # while it grows (see connect/sink.py).
+            conn.execute("SET enable_seqscan = off")
             while not self._stop.wait(self.INTERVAL):
                 with self.reader._lock:
                     pending = list(self._pending)
