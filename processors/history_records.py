@@ -41,7 +41,7 @@ from linkflow.engine import (
     input_from_dict,
 )
 from linkflow.model.catalog import PlanSource
-from linkflow.model.limits import id_problem, version_problem
+from linkflow.model.limits import ids_problem, version_problem
 
 # The input topics, as `read_input` names them.
 COMMANDS = "commands"
@@ -92,21 +92,18 @@ def _bounds_problem(inp: StartWorkflow | SignalWorkflow) -> str | None:
     and the client check the same before sending; this catches what any other producer of
     the commands topic sends. A child's start is the history processor's own and its id
     grows with nesting: it is not refused here."""
-    fields: list[tuple[str, str | None]] = [("execution_id", inp.execution_id)]
     if isinstance(inp, SignalWorkflow):
-        fields.append(("signal_name", inp.signal_name))
-    else:
-        if inp.parent_execution_id is not None:
-            return None
-        fields += [("workflow_id", inp.workflow_id), ("idempotency_key", inp.idempotency_key)]
-        problem = version_problem(inp.workflow_version)
-        if problem is not None:
-            return f"workflow_version {problem}"
-    for name, value in fields:
-        problem = None if value is None else id_problem(value)
-        if problem is not None:
-            return f"{name} {problem}"
-    return None
+        return ids_problem(execution_id=inp.execution_id, signal_name=inp.signal_name)
+    if inp.parent_execution_id is not None:
+        return None
+    problem = version_problem(inp.workflow_version)
+    if problem is not None:
+        return f"workflow_version {problem}"
+    return ids_problem(
+        execution_id=inp.execution_id,
+        workflow_id=inp.workflow_id,
+        idempotency_key=inp.idempotency_key,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from linkflow import settings, transport
 from linkflow.client.ids import execution_id_for, partition_for
 from linkflow.codec import decode_history, encode_command, encode_definition
-from linkflow.model.limits import id_problem, version_problem
+from linkflow.model.limits import ids_problem, version_problem
 from linkflow.model.workspaces import DEFAULT_WORKSPACE
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,9 @@ TERMINAL_EVENTS = {
 def _check_ids(**ids: str | None) -> None:
     """ValueError naming the first of `ids` past linkflow/model/limits.py's bound: the
     history processor would dead-letter the command."""
-    for name, value in ids.items():
-        problem = None if value is None else id_problem(value)
-        if problem is not None:
-            raise ValueError(f"{name} {problem}")
+    problem = ids_problem(**ids)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _check_version(version: int | None) -> None:

@@ -25,6 +25,16 @@ def id_problem(value: str) -> str | None:
     return None
 
 
+def ids_problem(**ids: str | None) -> str | None:
+    """ "<name> <why>" for the first of `ids` (name -> value; None: absent) that cannot be an
+    id, or None when all can."""
+    for name, value in ids.items():
+        problem = None if value is None else id_problem(value)
+        if problem is not None:
+            return f"{name} {problem}"
+    return None
+
+
 def version_problem(value: object) -> str | None:
     """Why `value` cannot be a workflow version, or None when it can (None itself: the
     latest version)."""

@@ -221,7 +221,7 @@ class PostgresWatcher:
     def _run(self) -> None:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             # A lookup by key: never a scan of the whole table, whatever the statistics say
-            # while it grows (see connect/sink.py).
+            # while it grows (see load_state in connect/store.py).
             conn.execute("SET enable_seqscan = off")
             while not self._stop.wait(self.INTERVAL):
                 with self.reader._lock:
